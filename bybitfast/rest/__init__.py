@@ -1,0 +1,1 @@
+"""The V5 REST client."""

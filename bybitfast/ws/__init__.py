@@ -1,0 +1,1 @@
+"""WebSocket clients: market/private streams and the trade socket."""
