@@ -36,3 +36,26 @@ def envelope(result: Any = None, *, code: int = 0, msg: str = "OK", ext: Any = N
         "retExtInfo": {} if ext is None else ext,
         "time": now_ms(),
     }
+
+
+class RequestContext:
+    """What a REST handler sees of one request, after auth and rate limiting."""
+
+    __slots__ = ("method", "path", "params", "uid", "api_key", "headers")
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        *,
+        uid: str | None = None,
+        api_key: str | None = None,
+        headers: Any = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.params = params  # decoded query (GET, values are str) or JSON body (POST)
+        self.uid = uid  # authenticated account, None on public endpoints
+        self.api_key = api_key
+        self.headers = headers if headers is not None else {}
