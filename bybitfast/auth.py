@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import math
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import Enum
@@ -199,6 +200,12 @@ def encode_query(params: Mapping[str, Any] | None) -> str:
         return ""
     if not isinstance(params, Mapping):
         raise InvalidParameterError(f"query parameters must be a mapping, not {type(params).__name__}")
+    fast = _encode_plain_query(params)
+    return fast if fast is not None else _encode_quoted_query(params)
+
+
+def _encode_quoted_query(params: Mapping[str, Any]) -> str:
+    """The general path of :func:`encode_query`: every name and value through ``quote``."""
     parts = []
     for name, value in params.items():
         if value is None:
@@ -206,6 +213,28 @@ def encode_query(params: Mapping[str, Any] | None) -> str:
         if not isinstance(name, str):
             raise InvalidParameterError(f"parameter names must be str, not {type(name).__name__}")
         parts.append(f"{quote(name, safe=_URI_SAFE)}={quote(_query_value(name, value), safe=_URI_SAFE)}")
+    return "&".join(parts)
+
+
+# Characters encodeURIComponent leaves alone, alphanumerics included.
+_plain = re.compile(r"[A-Za-z0-9_.!~*'()-]*").fullmatch
+
+
+def _encode_plain_query(params: Mapping[str, Any]) -> str | None:
+    """The common case without ``quote`` (~1 us a call): str/int values and names that need no
+    quoting are joined as they are. None when anything needs the full path."""
+    parts = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        t = type(value)
+        if t is int:
+            value = str(value)
+        elif t is not str or not (value.isascii() and value.isalnum()) and _plain(value) is None:
+            return None
+        if type(name) is not str or not (name.isascii() and name.isalnum()) and _plain(name) is None:
+            return None
+        parts.append(f"{name}={value}")
     return "&".join(parts)
 
 

@@ -475,3 +475,20 @@ def test_pure_python_core_matches_native() -> None:
     with pytest.raises(TypeError):
         py.sign(b"x")  # type: ignore[arg-type]
     assert auth.NATIVE
+
+
+# ---- encode_query's fast path agrees with the general (quote-everything) path ----------------
+_values = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=12),
+    st.sampled_from(["BTCUSDT", "linear", "page_args%3D123", "a b", "x&y=z", "é", "~*'()", "-_.!"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.one_of(st.text(max_size=6), st.sampled_from(["category", "symbol", "a-b", "x y"])), _values, max_size=6))
+def test_query_fast_path_matches_general_path(params):
+    from bybitfast import auth
+
+    fast = auth._encode_plain_query(params)
+    assert fast is None or fast == auth._encode_quoted_query(params)
+    assert auth.encode_query(params) == auth._encode_quoted_query(params)

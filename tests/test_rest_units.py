@@ -277,24 +277,6 @@ def test_repr_masks_key_and_hides_secret():
     assert KEY not in r and SECRET not in r and "TEST" in r
 
 
-# ---- the client's query fast path agrees with auth.encode_query ------------------------------
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from bybitfast.auth import encode_query  # noqa: E402
-
-_values = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.text(max_size=12),
-    st.sampled_from(["BTCUSDT", "linear", "page_args%3D123", "a b", "x&y=z", "é", "~*'()", "-_.!"]),
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.one_of(st.text(max_size=6), st.sampled_from(["category", "symbol", "a-b", "x y"])), _values, max_size=6))
-def test_query_fast_path_matches_encode_query(params):
-    assert client_mod._query(params) == encode_query(params)
-
-
 def test_trace_switch_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("BYBITFAST_TRACE", "1")
     assert RestClientV5().trace is True

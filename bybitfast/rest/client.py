@@ -63,29 +63,6 @@ def _mask(key: str | None) -> str | None:
     return key[:4] + "..." + key[-2:] if len(key) > 8 else "***"
 
 
-# Characters encodeURIComponent leaves alone (auth._URI_SAFE plus alphanumerics).
-_plain = re.compile(r"[A-Za-z0-9_.!~*'()-]*").fullmatch
-
-
-def _query(params: Mapping[str, Any]) -> str:
-    """``auth.encode_query`` with a fast path: str/int values and names that need no quoting are
-    joined as they are (urllib's ``quote`` costs ~1 us a call); anything else goes to encode_query,
-    whose output this must equal (tests/test_rest_units.py checks it with hypothesis)."""
-    parts = []
-    for name, value in params.items():
-        if value is None:
-            continue
-        t = type(value)
-        if t is int:
-            value = str(value)
-        elif t is not str or not (value.isascii() and value.isalnum()) and _plain(value) is None:
-            return encode_query(params)
-        if type(name) is not str or not (name.isascii() and name.isalnum()) and _plain(name) is None:
-            return encode_query(params)
-        parts.append(f"{name}={value}")
-    return "&".join(parts)
-
-
 def _env_trace() -> bool:
     return os.environ.get("BYBITFAST_TRACE", "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -375,7 +352,7 @@ class RestClientV5(EndpointMethods):
         if route.is_get:
             body = None
             if params:
-                query = _query(params)
+                query = encode_query(params)
                 url = URL(f"{route.url_str}?{query}", encoded=True) if query else route.url
             else:
                 query = ""
