@@ -77,7 +77,7 @@ class ServerSocket:
     async def answer_ping_frame(self, payload: bytes) -> None:
         """A WebSocket-protocol ping (not op ping): pong unless pings are silenced."""
         if self.faults.pings_silenced:
-            self.faults.record("ping_ignored", self.path, conn_id=self.conn_id, kind="frame")
+            self.faults.record("ping_ignored", self.path, conn_id=self.conn_id, ping="frame")
             return
         await self.ws.pong(payload)
 

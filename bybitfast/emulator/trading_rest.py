@@ -1,0 +1,439 @@
+"""REST handlers for trade, position, account and asset endpoints, backed by the exchange state.
+
+Every other private path of the endpoint table (earn, loans, broker, p2p, ...) gets a
+schema-correct empty answer from :func:`generic_handler`: list-style reads answer
+``{"list": [], "nextPageCursor": ""}``, writes answer ``{}`` — what the exchange returns for an
+account that has nothing there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .common import ApiError, RequestContext
+
+if TYPE_CHECKING:
+    from .server import Emulator
+
+Handler = Callable[["Emulator", RequestContext], Awaitable[Any]]
+HANDLERS: dict[tuple[str, str], Handler] = {}
+
+
+def route(verb: str, path: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[(verb, path)] = fn
+        return fn
+
+    return register
+
+
+def _uid(ctx: RequestContext) -> str:
+    assert ctx.uid is not None, "private handler reached without auth"
+    return ctx.uid
+
+
+# ---- trade -------------------------------------------------------------------------------------
+@route("POST", "/v5/order/create")
+async def order_create(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.create_order(_uid(ctx), ctx.params)
+
+
+@route("POST", "/v5/order/amend")
+async def order_amend(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.amend_order(_uid(ctx), ctx.params)
+
+
+@route("POST", "/v5/order/cancel")
+async def order_cancel(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.cancel_order(_uid(ctx), ctx.params)
+
+
+@route("POST", "/v5/order/cancel-all")
+async def order_cancel_all(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.cancel_all(_uid(ctx), ctx.params)
+
+
+@route("POST", "/v5/order/create-batch")
+async def order_create_batch(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.batch(_uid(ctx), "create", ctx.params)
+
+
+@route("POST", "/v5/order/amend-batch")
+async def order_amend_batch(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.batch(_uid(ctx), "amend", ctx.params)
+
+
+@route("POST", "/v5/order/cancel-batch")
+async def order_cancel_batch(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.batch(_uid(ctx), "cancel", ctx.params)
+
+
+@route("GET", "/v5/order/realtime")
+async def order_realtime(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.open_orders(_uid(ctx), ctx.params)
+
+
+@route("GET", "/v5/order/history")
+async def order_history(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.order_history(_uid(ctx), ctx.params)
+
+
+@route("GET", "/v5/execution/list")
+async def execution_list(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.execution_list(_uid(ctx), ctx.params)
+
+
+@route("GET", "/v5/order/spot-borrow-check")
+async def spot_borrow_check(ex: Emulator, ctx: RequestContext) -> Any:
+    exch = ex.exchange
+    acct = exch.account(_uid(ctx))
+    inst = exch.instrument("spot", ctx.params.get("symbol"))
+    side = ctx.params.get("side")
+    if side not in ("Buy", "Sell"):
+        raise ApiError(10001, "params error: side invalid")
+    coin = inst.quote if side == "Buy" else inst.base
+    avail = exch.available(acct, coin)
+    from .exchange import fmt
+
+    return {
+        "symbol": inst.symbol,
+        "side": side,
+        "maxTradeQty": fmt(avail if side == "Sell" else avail / exch.market.best_bid_ask("spot", inst.symbol)[1]),
+        "maxTradeAmount": fmt(avail),
+        "spotMaxTradeQty": fmt(avail),
+        "spotMaxTradeAmount": fmt(avail),
+        "borrowCoin": coin,
+    }
+
+
+@route("POST", "/v5/order/disconnected-cancel-all")
+async def dcp(ex: Emulator, ctx: RequestContext) -> Any:
+    window = ctx.params.get("timeWindow")
+    if not isinstance(window, (int, str)) or not str(window).isdigit() or not 3 <= int(window) <= 300:
+        raise ApiError(10001, "params error: timeWindow must be between 3 and 300")
+    return {}
+
+
+# ---- position ----------------------------------------------------------------------------------
+@route("GET", "/v5/position/list")
+async def position_list(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.position_list(_uid(ctx), ctx.params)
+
+
+@route("POST", "/v5/position/set-leverage")
+async def set_leverage(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.set_leverage(_uid(ctx), ctx.params)
+
+
+@route("POST", "/v5/position/switch-mode")
+async def switch_mode(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.switch_mode(_uid(ctx), ctx.params)
+
+
+@route("POST", "/v5/position/trading-stop")
+async def trading_stop(ex: Emulator, ctx: RequestContext) -> Any:
+    exch = ex.exchange
+    exch.account(_uid(ctx))
+    category = exch._category(ctx.params, ("linear", "inverse", "option"))  # noqa: SLF001
+    exch.instrument(category, ctx.params.get("symbol"))
+    return {}
+
+
+@route("GET", "/v5/position/closed-pnl")
+async def closed_pnl(ex: Emulator, ctx: RequestContext) -> Any:
+    exch = ex.exchange
+    exch.account(_uid(ctx))
+    category = exch._category(ctx.params, ("linear", "inverse"))  # noqa: SLF001
+    return {"nextPageCursor": "", "category": category, "list": []}
+
+
+# ---- account -----------------------------------------------------------------------------------
+@route("GET", "/v5/account/wallet-balance")
+async def wallet_balance(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.wallet_balance(_uid(ctx), ctx.params)
+
+
+@route("GET", "/v5/account/fee-rate")
+async def fee_rate(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.fee_rate(_uid(ctx), ctx.params)
+
+
+@route("GET", "/v5/account/info")
+async def account_info(ex: Emulator, ctx: RequestContext) -> Any:
+    return ex.exchange.account_info(_uid(ctx))
+
+
+@route("GET", "/v5/account/transaction-log")
+async def transaction_log(ex: Emulator, ctx: RequestContext) -> Any:
+    exch = ex.exchange
+    acct = exch.account(_uid(ctx))
+    items = []
+    for e in reversed(acct.executions):
+        items.append(
+            {
+                "transSubType": "",
+                "id": e["execId"],
+                "symbol": e["symbol"],
+                "side": e["side"],
+                "funding": "",
+                "orderLinkId": e["orderLinkId"],
+                "orderId": e["orderId"],
+                "fee": e["execFee"],
+                "change": "",
+                "cashFlow": "0",
+                "transactionTime": e["execTime"],
+                "type": "TRADE",
+                "feeRate": e["feeRate"],
+                "bonusChange": "",
+                "size": e["execQty"],
+                "qty": e["execQty"],
+                "cashBalance": "",
+                "currency": e["feeCurrency"],
+                "category": e["category"],
+                "tradePrice": e["execPrice"],
+                "tradeId": e["execId"],
+                "extraFees": "",
+            }
+        )
+    category = ctx.params.get("category")
+    if category:
+        items = [i for i in items if i["category"] == category]
+    from .exchange import _page
+
+    page, cursor = _page(items, ctx.params, 20, 50)
+    return {"nextPageCursor": cursor, "list": page}
+
+
+@route("GET", "/v5/account/query-dcp-info")
+async def dcp_info(ex: Emulator, ctx: RequestContext) -> Any:
+    return {"dcpInfos": []}
+
+
+@route("GET", "/v5/account/collateral-info")
+async def collateral_info(ex: Emulator, ctx: RequestContext) -> Any:
+    acct = ex.exchange.account(_uid(ctx))
+    return {
+        "list": [
+            {
+                "currency": coin,
+                "hourlyBorrowRate": "0.0000015",
+                "maxBorrowingAmount": "1000000",
+                "freeBorrowingLimit": "0",
+                "freeBorrowAmount": "0",
+                "borrowAmount": "0",
+                "otherBorrowAmount": "0",
+                "availableToBorrow": "1000000",
+                "borrowable": True,
+                "borrowUsageRate": "0",
+                "marginCollateral": True,
+                "collateralSwitch": True,
+                "collateralRatio": "1",
+                "freeBorrowingAmount": "",
+            }
+            for coin in acct.balances
+        ]
+    }
+
+
+@route("GET", "/v5/asset/coin-greeks")
+async def coin_greeks(ex: Emulator, ctx: RequestContext) -> Any:
+    acct = ex.exchange.account(_uid(ctx))
+    base = ctx.params.get("baseCoin") or "BTC"
+    return {"list": [ex.exchange.greeks_view(acct, base)]}
+
+
+@route("POST", "/v5/account/set-margin-mode")
+async def set_margin_mode(ex: Emulator, ctx: RequestContext) -> Any:
+    mode = ctx.params.get("setMarginMode")
+    if mode not in ("ISOLATED_MARGIN", "REGULAR_MARGIN", "PORTFOLIO_MARGIN"):
+        raise ApiError(10001, "params error: setMarginMode invalid")
+    if mode != "REGULAR_MARGIN":
+        return {"reasons": [{"reasonCode": "3400045", "reasonMsg": "The emulator supports cross margin only."}]}
+    return {"reasons": []}
+
+
+# ---- asset -------------------------------------------------------------------------------------
+def _coin_balance(ex: Emulator, ctx: RequestContext, coin: str) -> dict[str, Any]:
+    exch = ex.exchange
+    acct = exch.account(_uid(ctx))
+    from .exchange import fmt
+
+    bal = acct.balances.get(coin)
+    if bal is None:
+        return {"coin": coin, "walletBalance": "0", "transferBalance": "0", "bonus": "0", "transferSafeAmount": "", "ltvTransferSafeAmount": ""}
+    avail = max(exch.available(acct, coin), bal * 0)
+    return {
+        "coin": coin,
+        "walletBalance": fmt(bal),
+        "transferBalance": fmt(min(avail, bal)),
+        "bonus": "0",
+        "transferSafeAmount": "",
+        "ltvTransferSafeAmount": "",
+    }
+
+
+@route("GET", "/v5/asset/transfer/query-account-coins-balance")
+async def account_coins_balance(ex: Emulator, ctx: RequestContext) -> Any:
+    account_type = ctx.params.get("accountType")
+    if not account_type:
+        raise ApiError(10001, "params error: accountType is required")
+    acct = ex.exchange.account(_uid(ctx))
+    coin = ctx.params.get("coin")
+    coins = [c for c in str(coin).split(",") if c] if coin else list(acct.balances)
+    balances = [_coin_balance(ex, ctx, c) for c in coins] if account_type == "UNIFIED" else []
+    return {"accountType": account_type, "memberId": acct.uid, "balance": balances}
+
+
+@route("GET", "/v5/asset/transfer/query-account-coin-balance")
+async def account_coin_balance(ex: Emulator, ctx: RequestContext) -> Any:
+    account_type = ctx.params.get("accountType")
+    coin = ctx.params.get("coin")
+    if not account_type or not coin:
+        raise ApiError(10001, "params error: accountType and coin are required")
+    acct = ex.exchange.account(_uid(ctx))
+    bal = _coin_balance(ex, ctx, coin) if account_type == "UNIFIED" else {"coin": coin, "walletBalance": "0", "transferBalance": "0", "bonus": "0"}
+    return {"accountType": account_type, "bizType": 1, "accountId": acct.uid, "memberId": acct.uid, "balance": bal}
+
+
+@route("GET", "/v5/asset/transfer/query-transfer-coin-list")
+async def transfer_coin_list(ex: Emulator, ctx: RequestContext) -> Any:
+    acct = ex.exchange.account(_uid(ctx))
+    return {"list": list(acct.balances)}
+
+
+@route("GET", "/v5/asset/coin/query-info")
+async def coin_info(ex: Emulator, ctx: RequestContext) -> Any:
+    acct = ex.exchange.account(_uid(ctx))
+    coin = ctx.params.get("coin")
+    rows = [
+        {"name": c, "coin": c, "remainAmount": "1000000", "chains": []}
+        for c in acct.balances
+        if not coin or c == coin
+    ]
+    return {"rows": rows}
+
+
+@route("GET", "/v5/asset/withdraw/withdrawable-amount")
+async def withdrawable(ex: Emulator, ctx: RequestContext) -> Any:
+    coin = ctx.params.get("coin")
+    if not coin:
+        raise ApiError(10001, "params error: coin is required")
+    bal = _coin_balance(ex, ctx, coin)
+    return {
+        "limitAmountUsd": "1000000",
+        "withdrawableAmount": {
+            "UTA": {"coin": coin, "withdrawableAmount": bal["transferBalance"], "availableBalance": bal["walletBalance"]}
+        },
+    }
+
+
+@route("GET", "/v5/asset/exchange/order-record")
+async def exchange_records(ex: Emulator, ctx: RequestContext) -> Any:
+    return {"orderBody": [], "nextPageCursor": ""}
+
+
+@route("GET", "/v5/asset/deposit/query-record")
+async def deposit_records(ex: Emulator, ctx: RequestContext) -> Any:
+    return {"rows": [], "nextPageCursor": ""}
+
+
+@route("GET", "/v5/asset/withdraw/query-record")
+async def withdraw_records(ex: Emulator, ctx: RequestContext) -> Any:
+    return {"rows": [], "nextPageCursor": ""}
+
+
+@route("GET", "/v5/asset/deposit/query-address")
+async def deposit_address(ex: Emulator, ctx: RequestContext) -> Any:
+    coin = ctx.params.get("coin")
+    if not coin:
+        raise ApiError(10001, "params error: coin is required")
+    return {"coin": coin, "chains": []}
+
+
+@route("POST", "/v5/asset/transfer/inter-transfer")
+async def inter_transfer(ex: Emulator, ctx: RequestContext) -> Any:
+    ex.exchange.account(_uid(ctx))
+    for name in ("transferId", "coin", "amount", "fromAccountType", "toAccountType"):
+        if not ctx.params.get(name):
+            raise ApiError(10001, f"params error: {name} is required")
+    return {"transferId": str(ctx.params["transferId"]), "status": "SUCCESS"}
+
+
+@route("GET", "/v5/user/query-api")
+async def query_api(ex: Emulator, ctx: RequestContext) -> Any:
+    return {
+        "id": "1",
+        "note": "bybitfast emulator",
+        "apiKey": ctx.api_key or "",
+        "readOnly": 0,
+        "secret": "",
+        "permissions": {
+            "ContractTrade": ["Order", "Position"],
+            "Spot": ["SpotTrade"],
+            "Wallet": ["AccountTransfer"],
+            "Options": ["OptionsTrade"],
+            "Derivatives": [],
+            "CopyTrading": [],
+            "BlockTrade": [],
+            "Exchange": [],
+            "NFT": [],
+            "Affiliate": [],
+            "Earn": [],
+        },
+        "ips": ["*"],
+        "type": 1,
+        "deadlineDay": -1,
+        "expiredAt": "",
+        "createdAt": "2024-01-01T00:00:00Z",
+        "unified": 0,
+        "uta": 1,
+        "userID": int(ctx.uid or 0),
+        "inviterID": 0,
+        "vipLevel": "No VIP",
+        "mktMakerLevel": "0",
+        "affiliateID": 0,
+        "rsaPublicKey": "",
+        "isMaster": True,
+        "parentUid": "0",
+        "kycLevel": "LEVEL_DEFAULT",
+        "kycRegion": "",
+    }
+
+
+@route("GET", "/v5/system/status")
+async def system_status(ex: Emulator, ctx: RequestContext) -> Any:
+    return {"list": []}
+
+
+@route("POST", "/v5/account/demo-apply-money")
+async def demo_apply_money(ex: Emulator, ctx: RequestContext) -> Any:
+    acct = ex.exchange.account(_uid(ctx))
+    from decimal import Decimal, InvalidOperation
+
+    items = ctx.params.get("utaDemoApplyMoney") or []
+    if not isinstance(items, list):
+        raise ApiError(10001, "params error: utaDemoApplyMoney invalid")
+    changes = []
+    for item in items:
+        try:
+            coin, amount = item["coin"], Decimal(str(item["amountStr"]))
+        except (KeyError, TypeError, InvalidOperation):
+            raise ApiError(10001, "params error: utaDemoApplyMoney invalid") from None
+        changes.append((coin, amount))
+    add = str(ctx.params.get("adjustType", 0)) == "0"
+    for coin, amount in changes:
+        acct.balances[coin] = acct.balances.get(coin, Decimal(0)) + (amount if add else -amount)
+    return {}
+
+
+def generic_handler(method: str, path: str) -> Handler:
+    """The documented-shape empty answer for a routed path without dedicated state."""
+
+    async def handler(ex: Emulator, ctx: RequestContext) -> Any:
+        if method == "GET":
+            return {"list": [], "nextPageCursor": ""}
+        return {}
+
+    return handler
+

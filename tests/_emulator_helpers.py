@@ -1,0 +1,100 @@
+"""Test helpers for the emulator tests: signing done here with ``hmac`` (never bybitfast.auth)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET
+
+
+def hmac_hex(secret: str, payload: str | bytes) -> str:
+    data = payload.encode() if isinstance(payload, str) else payload
+    return hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+
+
+def signed_headers(
+    payload: str | bytes,
+    *,
+    key: str = DEFAULT_API_KEY,
+    secret: str = DEFAULT_API_SECRET,
+    ts: int | None = None,
+    recv_window: str | None = "5000",
+) -> dict[str, str]:
+    ts = int(time.time() * 1000) if ts is None else ts
+    body = payload.decode() if isinstance(payload, bytes) else payload
+    prefix = f"{ts}{key}{recv_window or ''}"
+    headers = {
+        "X-BAPI-API-KEY": key,
+        "X-BAPI-TIMESTAMP": str(ts),
+        "X-BAPI-SIGN": hmac_hex(secret, prefix + body),
+        "X-BAPI-SIGN-TYPE": "2",
+        "Content-Type": "application/json",
+    }
+    if recv_window is not None:
+        headers["X-BAPI-RECV-WINDOW"] = recv_window
+    return headers
+
+
+class Rest:
+    """A minimal signed REST caller against an emulator."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, key: str = DEFAULT_API_KEY, secret: str = DEFAULT_API_SECRET) -> None:
+        self.session = session
+        self.base = base
+        self.key = key
+        self.secret = secret
+        self.last_headers: Any = None
+        self.last_status = 0
+
+    async def get(self, path: str, params: dict[str, Any] | None = None, *, signed: bool = True) -> dict[str, Any]:
+        query = urlencode(params or {})
+        headers = signed_headers(query, key=self.key, secret=self.secret) if signed else {}
+        url = self.base + path + (f"?{query}" if query else "")
+        async with self.session.get(url, headers=headers) as resp:
+            self.last_headers = resp.headers
+            self.last_status = resp.status
+            return await resp.json(content_type=None)
+
+    async def post(self, path: str, body: dict[str, Any] | None = None, *, compact: bool = True) -> dict[str, Any]:
+        text = json.dumps(body or {}, separators=(",", ":")) if compact else json.dumps(body or {})
+        headers = signed_headers(text, key=self.key, secret=self.secret)
+        async with self.session.post(self.base + path, data=text.encode(), headers=headers) as resp:
+            self.last_headers = resp.headers
+            self.last_status = resp.status
+            return await resp.json(content_type=None)
+
+    async def order(self, **params: Any) -> dict[str, Any]:
+        params.setdefault("category", "linear")
+        params.setdefault("symbol", "BTCUSDT")
+        return await self.post("/v5/order/create", params)
+
+
+def ws_auth_args(key: str = DEFAULT_API_KEY, secret: str = DEFAULT_API_SECRET, expires: int | None = None) -> list[Any]:
+    expires = int(time.time() * 1000) + 5000 if expires is None else expires
+    return [key, expires, hmac_hex(secret, f"GET/realtime{expires}")]
+
+
+async def recv_json(ws: aiohttp.ClientWebSocketResponse, timeout: float = 3.0) -> dict[str, Any]:
+    msg = await asyncio.wait_for(ws.receive(), timeout)
+    assert msg.type == aiohttp.WSMsgType.TEXT, msg
+    return json.loads(msg.data)
+
+
+async def recv_until(ws: aiohttp.ClientWebSocketResponse, pred: Any, timeout: float = 3.0) -> dict[str, Any]:
+    """Receive frames until one satisfies ``pred`` (bounded by ``timeout``)."""
+
+    async def loop() -> dict[str, Any]:
+        while True:
+            frame = await recv_json(ws, timeout)
+            if pred(frame):
+                return frame
+
+    return await asyncio.wait_for(loop(), timeout)
