@@ -289,7 +289,8 @@ class Emulator:
         api_key: str | None = None
         try:
             signed = body if method == "POST" else raw_query.encode()
-            params = self._decode_params(method, raw_query, body)
+            # Auth is checked on the raw bytes before anything is decoded (multipart bodies too).
+            multipart = request.content_type.startswith("multipart/")
             if private_route:
                 key_header = request.headers.get("X-BAPI-API-KEY", "")
                 if faults.take_auth_rejection(path):
@@ -297,6 +298,8 @@ class Emulator:
                 entry = authenticate_rest(self.keys, request.headers, signed, now_ms())
                 uid, api_key = entry.uid, entry.api_key
                 log["auth_ok"] = True
+            params = {} if multipart else self._decode_params(method, raw_query, body)
+            if uid is not None:
                 allowed, limit, remaining, reset = self.limiter.hit(uid, path, params.get("category"))
                 extra_headers.update(self.limiter.headers(allowed, limit, remaining, reset))
                 if not allowed:
