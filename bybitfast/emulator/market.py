@@ -988,7 +988,6 @@ class Market:
     # ---- instruments-info ----------------------------------------------------------------
     def _instrument_item(self, b: Book) -> dict[str, Any]:
         sp = b.spec
-        mid = b.px_decimal(b.initial_ticks)
         launch = "1585526400000"
         if sp.category == "spot":
             base_prec = sp.qty_step
