@@ -30,6 +30,8 @@ _LAZY = {
     "WebsocketAPIClient": "bybitfast.ws.api",
     "OrderBook": "bybitfast.book",
     "OrderBookGapError": "bybitfast.book",
+    "OrderBookCrossedError": "bybitfast.book",
+    "OrderBookError": "bybitfast.book",
     "FrameError": "bybitfast.book",
     "Signer": "bybitfast.auth",
     "sign_message": "bybitfast.auth",
@@ -54,7 +56,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .auth import Signer, sign_message
-    from .book import FrameError, OrderBook, OrderBookGapError
+    from .book import FrameError, OrderBook, OrderBookCrossedError, OrderBookError, OrderBookGapError
     from .emulator import Emulator
     from .rest.client import RestClientV5
     from .ws.api import WebsocketAPIClient

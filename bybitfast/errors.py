@@ -100,3 +100,27 @@ class SubscriptionError(WebsocketError):
     def __init__(self, message: str, *, topics: list[str] | tuple[str, ...] = ()) -> None:
         self.topics = list(topics)
         super().__init__(message)
+
+
+class WebsocketHandshakeError(WebsocketError):
+    """The server refused the WebSocket upgrade (``status`` is the HTTP status, 0 when unknown)."""
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class OrderBookError(BybitError):
+    """A local order book can no longer be trusted; it stays invalid until a new snapshot."""
+
+
+class OrderBookGapError(OrderBookError):
+    """A delta's ``u`` skipped ahead (or ``seq`` went backwards / ``u`` reset): updates were lost."""
+
+
+class OrderBookCrossedError(OrderBookError):
+    """After applying a frame the best bid was >= the best ask."""
+
+
+class FrameError(BybitError, ValueError):
+    """A malformed, hostile or foreign frame; whatever consumed it was left exactly as it was."""

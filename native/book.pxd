@@ -1,0 +1,107 @@
+# cython: language_level=3
+from libc.stdint cimport int64_t, int8_t, uint8_t
+from jscan cimport JScan, cptr
+
+cdef struct Level:
+    int64_t key        # sign * price at the book's price scale (ascending; best level last)
+    int64_t size       # at the book's size scale
+    int64_t size2      # RPI size (orderbook.rpi only), same scale
+    uint8_t pdp        # decimals as written, so bids_decimal() returns the exact strings
+    uint8_t sdp
+    uint8_t s2dp
+
+cdef struct Side:       # levels lv[0..n) inside base[0..cap), slack kept at both ends
+    Level* base
+    Level* lv
+    Py_ssize_t n
+    Py_ssize_t cap
+    int64_t sign       # +1 bids, -1 asks
+
+cdef struct PLevel:    # one parsed level of the frame being applied (mantissas, not yet scaled)
+    int64_t p
+    int64_t s
+    int64_t s2
+    int8_t pd          # significant decimals (trailing zeros stripped)
+    int8_t sd
+    int8_t s2d
+    uint8_t pw         # written decimals
+    uint8_t sw
+    uint8_t s2w
+    uint8_t side       # 0 bid, 1 ask
+
+cdef struct Frame:      # header fields of the frame being applied (pointers into it or its buffers)
+    cptr topic
+    Py_ssize_t topic_len
+    cptr sym
+    Py_ssize_t sym_len
+    int kind                 # 1 snapshot, 2 delta, 0 unknown
+    int seen                 # bitmask of known keys met
+    int64_t ts
+    int64_t cts
+    int64_t u
+    int64_t seq
+    int64_t ret_code
+    Py_ssize_t b_off
+    Py_ssize_t b_n
+    Py_ssize_t a_off
+    Py_ssize_t a_n
+    unsigned char tbuf[256]
+    unsigned char sbuf[128]
+    unsigned char ybuf[16]
+
+cdef struct SortItem:
+    int64_t key
+    Py_ssize_t idx
+
+cdef class OrderBook:
+    cdef readonly str symbol
+    cdef readonly object category
+    cdef readonly object depth
+    cdef readonly bint strict
+    cdef readonly bint rpi
+    cdef bytes _sym
+    cdef bytes _want          # topic fixed by the constructor's depth, or None
+    cdef bytes _bound         # topic of the first applied frame, or None
+    cdef int _state           # 0 empty, 1 live, 2 invalid
+    cdef readonly int64_t update_id
+    cdef readonly int64_t seq
+    cdef readonly int64_t ts
+    cdef readonly int64_t cts
+    cdef readonly int64_t snapshots
+    cdef readonly int64_t deltas
+    cdef readonly int64_t stale_dropped
+    cdef readonly int64_t absent_deletes
+    cdef readonly int64_t ignored_not_live
+    cdef readonly int64_t gaps
+    cdef readonly int64_t crossed
+    cdef int _ps              # price scale (decimals)
+    cdef int _ss              # size scale
+    cdef Side _bids
+    cdef Side _asks
+    cdef PLevel* _pl
+    cdef Py_ssize_t _pn
+    cdef Py_ssize_t _pcap
+    cdef SortItem* _tmp
+    cdef Py_ssize_t _tcap
+
+
+    cdef void _reset_state(self) noexcept
+    cdef PLevel* _push(self) except NULL
+    cdef int _parse_levels(self, JScan* s, uint8_t side) except -1
+    cdef int _parse_object(self, JScan* s, Frame* f, int ctx, int depth) except -1
+    cdef int _topic_ok(self, Frame* f) noexcept
+    cdef object _frame_error(self, JScan* s)
+    cdef int _prepare(self, bint fresh, int* nps, int* nss) except -1
+    cdef int64_t _side_max_key(self, Side* sd) noexcept
+    cdef int64_t _side_max_size(self, Side* sd) noexcept
+    cdef void _rescale(self, int ps, int ss) noexcept
+    cdef void _build_side(self, Side* sd, Py_ssize_t off, Py_ssize_t cnt) noexcept
+    cdef void _apply_levels(self) noexcept
+    cdef int _check_crossed(self) except -1
+    cdef int _gap(self, str why) except -1
+    cdef int _apply(self, cptr data, Py_ssize_t n, bint rest) except -1
+    cdef int _apply_obj(self, object frame, bint rest) except -1
+    cdef str topic_expected(self)
+    cdef double _size_f(self, Level* lv) noexcept
+    cdef list _levels(self, Side* sd, object n, int mode)
+    cpdef int apply(self, object frame) except -1

@@ -1,0 +1,961 @@
+# cython: language_level=3, cdivision=True
+"""Native Bybit V5 order book: raw frame in, sequence-checked sorted int64 sides out.
+
+``OrderBook.apply`` scans the frame bytes once (``jscan.pxd``), stages every level in a scratch
+array of mantissas, decides on the sequence rules, checks the values fit the book's fixed-point
+scale and only then mutates the book, so a rejected frame leaves it exactly as it was. No Python
+object is created per level. ``bybitfast.book_reference`` is the pure-Python definition of the
+same behaviour; ``tests/fuzz/fuzz_book.py`` holds the two in lock-step.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
+from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeASCII
+from libc.stdint cimport int64_t, int8_t, uint8_t, INT64_MAX
+from libc.stdlib cimport free, malloc, realloc, qsort
+from libc.string cimport memcmp, memcpy, memmove
+from libc.math cimport NAN
+
+from jscan cimport (JScan, cptr, js_at, js_expect, js_fail, js_init, js_int64, js_skip, js_string, js_ws)
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
+
+APPLIED_SNAPSHOT = 1
+APPLIED_DELTA = 2
+DROPPED_STALE = 3
+IGNORED_NOT_LIVE = 4
+
+# Exception classes are installed by bybitfast.book (the native layer imports nothing of ours).
+_FrameError = ValueError
+_GapError = RuntimeError
+_CrossedError = RuntimeError
+
+
+def _set_errors(frame_error, gap_error, crossed_error):
+    """Install the exception classes raised by the native book (called once by bybitfast.book)."""
+    global _FrameError, _GapError, _CrossedError
+    _FrameError = frame_error
+    _GapError = gap_error
+    _CrossedError = crossed_error
+
+
+cdef int64_t[19] POW10
+cdef double[19] POW10D
+cdef int _i
+POW10[0] = 1
+POW10D[0] = 1.0
+for _i in range(1, 19):
+    POW10[_i] = POW10[_i - 1] * 10
+    POW10D[_i] = POW10D[_i - 1] * 10.0
+
+cdef enum:
+    MAX_DEC = 18             # decimals / significant digits an int64 holds with room to spare
+    K_TOPIC = 1
+    K_TYPE = 2
+    K_TS = 4
+    K_CTS = 8
+    K_DATA = 16
+    K_S = 32
+    K_B = 64
+    K_A = 128
+    K_U = 256
+    K_SEQ = 512
+    K_RETCODE = 1024
+    K_RESULT = 2048
+    CTX_ROOT = K_TOPIC | K_TYPE | K_TS | K_CTS | K_DATA
+    CTX_DATA = K_S | K_B | K_A | K_U | K_SEQ
+    CTX_REST_RESULT = K_S | K_B | K_A | K_U | K_SEQ | K_TS | K_CTS
+    CTX_REST_ROOT = CTX_REST_RESULT | K_RETCODE | K_RESULT
+    ST_EMPTY = 0
+    ST_LIVE = 1
+    ST_INVALID = 2
+    TOPIC_CAP = 256
+    SYM_CAP = 128
+
+cdef inline int key_id(cptr k, Py_ssize_t n) noexcept nogil:
+    if n == 1:
+        if k[0] == 115:
+            return K_S
+        if k[0] == 98:
+            return K_B
+        if k[0] == 97:
+            return K_A
+        if k[0] == 117:
+            return K_U
+    elif n == 2:
+        if k[0] == 116 and k[1] == 115:
+            return K_TS
+    elif n == 3:
+        if memcmp(k, b"cts", 3) == 0:
+            return K_CTS
+        if memcmp(k, b"seq", 3) == 0:
+            return K_SEQ
+    elif n == 4:
+        if memcmp(k, b"type", 4) == 0:
+            return K_TYPE
+        if memcmp(k, b"data", 4) == 0:
+            return K_DATA
+    elif n == 5:
+        if memcmp(k, b"topic", 5) == 0:
+            return K_TOPIC
+    elif n == 6:
+        if memcmp(k, b"result", 6) == 0:
+            return K_RESULT
+    elif n == 7:
+        if memcmp(k, b"retCode", 7) == 0:
+            return K_RETCODE
+    return 0
+
+
+cdef inline const char* parse_decimal(cptr sp, Py_ssize_t n, bint allow_neg, int64_t* m,
+                                      int8_t* sig, uint8_t* wdp) noexcept nogil:
+    """Exact decimal string -> (mantissa, significant decimals, written decimals).
+
+    Grammar: ``-?(0|[1-9][0-9]*)(\\.[0-9]{1,18})?``; at most 18 significant digits; ``-`` only
+    where allowed (prices: spread books can be negative) and never on zero.
+    """
+    cdef Py_ssize_t i = 0, fs, fl, last, k
+    cdef bint neg = 0
+    cdef int64_t v = 0
+    cdef int nd = 0
+    if n == 0:
+        return "empty decimal string"
+    if sp[0] == 45:
+        if not allow_neg:
+            return "negative size"
+        neg = 1
+        i = 1
+    if i >= n:
+        return "malformed decimal string"
+    if sp[i] == 48:
+        i += 1
+        if i < n and 48 <= sp[i] <= 57:
+            return "malformed decimal string (leading zero)"
+    elif 49 <= sp[i] <= 57:
+        while i < n and 48 <= sp[i] <= 57:
+            nd += 1
+            if nd > MAX_DEC:
+                return "decimal has too many digits"
+            v = v * 10 + (sp[i] - 48)
+            i += 1
+    else:
+        return "malformed decimal string"
+    fl = 0
+    fs = i
+    if i < n and sp[i] == 46:
+        i += 1
+        fs = i
+        while i < n and 48 <= sp[i] <= 57:
+            i += 1
+        fl = i - fs
+        if fl == 0:
+            return "malformed decimal string"
+        if fl > MAX_DEC:
+            return "decimal has too many decimals"
+    if i != n:
+        return "malformed decimal string"
+    last = fl
+    while last > 0 and sp[fs + last - 1] == 48:
+        last -= 1
+    for k in range(last):
+        v = v * 10 + (sp[fs + k] - 48)
+        if v >= POW10[MAX_DEC]:
+            return "decimal has too many significant digits"
+    if neg:
+        if v == 0:
+            return "negative zero"
+        v = -v
+    m[0] = v
+    sig[0] = <int8_t>last
+    wdp[0] = <uint8_t>fl
+    return NULL
+
+
+cdef inline int dec_elem(JScan* s, unsigned char* buf, int64_t* m, int8_t* sig, uint8_t* wdp,
+                         bint allow_neg) noexcept nogil:
+    cdef cptr sp
+    cdef Py_ssize_t n
+    cdef const char* msg
+    cdef cptr p
+    cdef cptr e = s.end
+    if not js_at(s, 34):
+        return js_fail(s, "level values must be decimal strings")
+    # Fast path: a plain [-0-9.] run closed by a quote needs no string decoding.
+    p = s.p + 1
+    while p < e and (48 <= p[0] <= 57 or p[0] == 46 or p[0] == 45):
+        p += 1
+    if p < e and p[0] == 34:
+        msg = parse_decimal(s.p + 1, p - s.p - 1, allow_neg, m, sig, wdp)
+        s.p = p + 1
+        if msg != NULL:
+            return js_fail(s, msg)
+        return 1
+    if not js_string(s, buf, 64, &sp, &n):
+        return 0
+    if n < 0:
+        return js_fail(s, "decimal string too long")
+    msg = parse_decimal(sp, n, allow_neg, m, sig, wdp)
+    if msg != NULL:
+        return js_fail(s, msg)
+    return 1
+
+
+cdef int cmp_items(const void* a, const void* b) noexcept nogil:
+    cdef const SortItem* x = <const SortItem*>a
+    cdef const SortItem* y = <const SortItem*>b
+    if x.key != y.key:
+        return -1 if x.key < y.key else 1
+    return -1 if x.idx < y.idx else (1 if x.idx > y.idx else 0)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef inline Py_ssize_t lower_bound(const Side* sd, int64_t key) noexcept nogil:
+    """First index whose key is >= ``key``. Branch-free halving (a conditional move per step):
+    deltas hit unpredictable positions, and mispredicted branches cost more than the loads."""
+    cdef const Level* base = sd.lv
+    cdef Py_ssize_t n = sd.n, half
+    if n == 0:
+        return 0
+    while n > 1:
+        half = n >> 1
+        base = base + half if base[half].key < key else base
+        n -= half
+    return (base - sd.lv) + (base[0].key < key)
+
+
+cdef int reserve(Side* sd, Py_ssize_t need) except -1:
+    """Room for ``need`` levels. Both ends of the array keep slack so inserts/deletes move the
+    shorter part: the top of the book changes most, but Bybit also deletes and refills the far
+    end of the window on every delta (PROTOCOL §5.2)."""
+    cdef Py_ssize_t cap, front, back, nf
+    cdef Level* p
+    if need <= sd.cap:
+        front = sd.lv - sd.base
+        back = sd.cap - front - sd.n
+        if (front == 0 or back == 0) and sd.cap - sd.n >= 2:
+            nf = (sd.cap - sd.n) >> 1
+            memmove(sd.base + nf, sd.lv, <size_t>sd.n * sizeof(Level))
+            sd.lv = sd.base + nf
+        return 0
+    cap = need * 2 + 64
+    p = <Level*>malloc(<size_t>cap * sizeof(Level))
+    if p == NULL:
+        raise MemoryError()
+    nf = (cap - sd.n) >> 1
+    if sd.n:
+        memcpy(p + nf, sd.lv, <size_t>sd.n * sizeof(Level))
+    free(sd.base)
+    sd.base = p
+    sd.lv = p + nf
+    sd.cap = cap
+    return 0
+
+
+cdef str fmt_decimal(int64_t v, int sc, int w):
+    """``v / 10**sc`` written with exactly ``w`` decimals (the digits dropped are zeros)."""
+    cdef char buf[64]
+    cdef char dig[24]
+    cdef int nd = 0, pos = 0, i
+    cdef bint neg = v < 0
+    cdef unsigned long long u = <unsigned long long>(-v) if neg else <unsigned long long>v
+    while True:
+        dig[nd] = <char>(48 + u % 10)
+        nd += 1
+        u //= 10
+        if u == 0:
+            break
+    while nd <= sc:
+        dig[nd] = 48
+        nd += 1
+    if neg:
+        buf[pos] = 45
+        pos += 1
+    for i in range(nd - 1, sc - 1, -1):
+        buf[pos] = dig[i]
+        pos += 1
+    if w > 0:
+        buf[pos] = 46
+        pos += 1
+        for i in range(sc - 1, sc - 1 - w, -1):
+            buf[pos] = dig[i] if i >= 0 else 48
+            pos += 1
+    return PyUnicode_DecodeASCII(buf, pos, NULL)
+
+
+cdef class OrderBook:
+    """Local order book of one Bybit topic (``orderbook.{depth}|rpi|full.{symbol}``).
+
+    ``depth`` fixes the topic (an int, ``"rpi"`` or ``"full"``); ``None`` accepts any non-RPI
+    order-book topic of the symbol and binds to the first one applied. ``strict`` requires
+    ``u == last_u + 1`` for deltas (else ``u > last_u``). Readers must check ``valid``: after a gap
+    or a crossed book the levels are kept for inspection but are not trustworthy.
+    """
+
+    def __cinit__(self):
+        self._bids.sign = 1
+        self._asks.sign = -1
+
+    def __init__(self, str symbol, *, category=None, depth=None, bint strict=True):
+        if not symbol or len(symbol) > 64 or not symbol.isascii() or not symbol.isprintable() or "." in symbol \
+                or '"' in symbol or "\\" in symbol:
+            raise ValueError(f"invalid symbol {symbol!r}")
+        self.symbol = symbol
+        self.category = category
+        self.strict = strict
+        self._sym = symbol.encode()
+        self.rpi = False
+        self._want = None
+        if depth is not None:
+            if isinstance(depth, str) and depth.isdigit():
+                depth = int(depth)
+            if depth == "rpi":
+                self.rpi = True
+            elif depth != "full" and not (type(depth) is int and depth > 0):
+                raise ValueError(f"depth must be a positive int, 'rpi', 'full' or None, not {depth!r}")
+            self._want = f"orderbook.{depth}.{symbol}".encode()
+        self.depth = depth
+        self._bound = None
+        self._reset_state()
+        self.snapshots = self.deltas = self.stale_dropped = self.absent_deletes = 0
+        self.ignored_not_live = self.gaps = self.crossed = 0
+
+    def __dealloc__(self):
+        free(self._bids.base)
+        free(self._asks.base)
+        free(self._pl)
+        free(self._tmp)
+
+    cdef void _reset_state(self) noexcept:
+        self._state = ST_EMPTY
+        self.update_id = -1
+        self.seq = -1
+        self.ts = -1
+        self.cts = -1
+        self._ps = 0
+        self._ss = 0
+        self._bids.n = 0
+        self._asks.n = 0
+
+    # ------------------------------------------------------------------ parsing
+
+    cdef PLevel* _push(self) except NULL:
+        cdef Py_ssize_t cap
+        cdef PLevel* p
+        if self._pn == self._pcap:
+            cap = self._pcap * 2 if self._pcap else 256
+            p = <PLevel*>realloc(self._pl, <size_t>cap * sizeof(PLevel))
+            if p == NULL:
+                raise MemoryError()
+            self._pl = p
+            self._pcap = cap
+        p = &self._pl[self._pn]
+        self._pn += 1
+        return p
+
+    cdef int _parse_levels(self, JScan* s, uint8_t side) except -1:
+        cdef unsigned char buf[64]
+        cdef PLevel* pl
+        s.p += 1
+        if js_at(s, 93):
+            s.p += 1
+            return 1
+        while True:
+            if not js_at(s, 91):
+                return js_fail(s, "a level must be an array")
+            s.p += 1
+            pl = self._push()
+            pl.side = side
+            if not dec_elem(s, buf, &pl.p, &pl.pd, &pl.pw, 1):
+                return 0
+            if not js_expect(s, 44, "a level needs [price, size]"):
+                return 0
+            if not dec_elem(s, buf, &pl.s, &pl.sd, &pl.sw, 0):
+                return 0
+            if self.rpi:
+                if not js_expect(s, 44, "an RPI level needs [price, size, rpi_size]"):
+                    return 0
+                if not dec_elem(s, buf, &pl.s2, &pl.s2d, &pl.s2w, 0):
+                    return 0
+            else:
+                pl.s2 = 0
+                pl.s2d = 0
+                pl.s2w = 0
+            if not js_expect(s, 93, "too many values in a level"):
+                return 0
+            js_ws(s)
+            if s.p < s.end and s.p[0] == 44:
+                s.p += 1
+                continue
+            if s.p < s.end and s.p[0] == 93:
+                s.p += 1
+                return 1
+            return js_fail(s, "expected ',' or ']' in a level list")
+
+    cdef int _parse_object(self, JScan* s, Frame* f, int ctx, int depth) except -1:
+        """Scan the object at ``s.p``; known keys of ``ctx`` are read, the rest validated and skipped.
+        Returns 1, or 0 with ``s.err`` set."""
+        cdef cptr k
+        cdef Py_ssize_t kn
+        cdef int kid
+        cdef int64_t v
+        cdef unsigned char kbuf[16]
+        cdef cptr tp
+        cdef Py_ssize_t tn
+        s.p += 1
+        if js_at(s, 125):
+            s.p += 1
+            return 1
+        while True:
+            if not js_at(s, 34):
+                return js_fail(s, "expected a string key")
+            if not js_string(s, kbuf, 16, &k, &kn):
+                return 0
+            if not js_expect(s, 58, "expected ':'"):
+                return 0
+            kid = key_id(k, kn) & ctx if kn > 0 else 0
+            if kid:
+                if f.seen & kid:
+                    return js_fail(s, "duplicate key")
+                f.seen |= kid
+                js_ws(s)
+                if kid == K_TOPIC or kid == K_TYPE or kid == K_S:
+                    if not js_at(s, 34):
+                        return js_fail(s, "topic, type and s must be strings")
+                    if kid == K_TOPIC:
+                        if not js_string(s, f.tbuf, TOPIC_CAP, &f.topic, &f.topic_len):
+                            return 0
+                    elif kid == K_S:
+                        if not js_string(s, f.sbuf, SYM_CAP, &f.sym, &f.sym_len):
+                            return 0
+                    else:
+                        if not js_string(s, f.ybuf, 16, &tp, &tn):
+                            return 0
+                        if tn == 5 and memcmp(tp, b"delta", 5) == 0:
+                            f.kind = 2
+                        elif tn == 8 and memcmp(tp, b"snapshot", 8) == 0:
+                            f.kind = 1
+                        else:
+                            f.kind = 0
+                elif kid == K_DATA or kid == K_RESULT:
+                    if not js_at(s, 123):
+                        return js_fail(s, "data must be an object")
+                    if not self._parse_object(s, f, CTX_DATA if kid == K_DATA else CTX_REST_RESULT, depth + 1):
+                        return 0
+                elif kid == K_B or kid == K_A:
+                    if not js_at(s, 91):
+                        return js_fail(s, "b and a must be arrays")
+                    if kid == K_B:
+                        f.b_off = self._pn
+                        if not self._parse_levels(s, 0):
+                            return 0
+                        f.b_n = self._pn - f.b_off
+                    else:
+                        f.a_off = self._pn
+                        if not self._parse_levels(s, 1):
+                            return 0
+                        f.a_n = self._pn - f.a_off
+                else:
+                    if not js_int64(s, &v):
+                        return 0
+                    if kid == K_RETCODE:
+                        f.ret_code = v
+                    elif v < 0:
+                        return js_fail(s, "ts, cts, u and seq must be non-negative")
+                    elif kid == K_TS:
+                        f.ts = v
+                    elif kid == K_CTS:
+                        f.cts = v
+                    elif kid == K_U:
+                        f.u = v
+                    else:
+                        f.seq = v
+            elif not js_skip(s, depth + 1):
+                return 0
+            js_ws(s)
+            if s.p < s.end and s.p[0] == 44:
+                s.p += 1
+                continue
+            if s.p < s.end and s.p[0] == 125:
+                s.p += 1
+                return 1
+            return js_fail(s, "expected ',' or '}'")
+
+    cdef int _topic_ok(self, Frame* f) noexcept:
+        cdef bytes want = self._bound if self._bound is not None else self._want
+        cdef Py_ssize_t n = f.topic_len, sl = len(self._sym), i
+        cdef cptr t = f.topic
+        if want is not None:
+            return n == len(want) and memcmp(t, PyBytes_AS_STRING(want), n) == 0
+        # depth=None, not RPI: orderbook.<digits|full>.<symbol>
+        if n < 12 + sl or memcmp(t, b"orderbook.", 10) != 0 or t[n - sl - 1] != 46 \
+                or memcmp(t + n - sl, PyBytes_AS_STRING(self._sym), sl) != 0:
+            return 0
+        if n - sl - 11 == 4 and memcmp(t + 10, b"full", 4) == 0:
+            return 1
+        for i in range(10, n - sl - 1):
+            if not (48 <= t[i] <= 57):
+                return 0
+        return 1
+
+    cdef object _frame_error(self, JScan* s):
+        return _FrameError(f"{(<bytes>s.err).decode()} at byte {s.err_at}")
+
+    # ------------------------------------------------------------------ applying
+
+    cdef int _prepare(self, bint fresh, int* nps, int* nss) except -1:
+        """New scales for the staged levels; FrameError when a value does not fit in int64 at
+        them; capacity reserved, so mutation cannot fail halfway."""
+        cdef int ps = 0 if fresh else self._ps
+        cdef int ss = 0 if fresh else self._ss
+        cdef Py_ssize_t i, nb = 0, na = 0
+        cdef PLevel* pl
+        cdef int64_t lim, mx
+        cdef SortItem* tmp
+        for i in range(self._pn):
+            pl = &self._pl[i]
+            if pl.pd > ps:
+                ps = pl.pd
+            if pl.sd > ss:
+                ss = pl.sd
+            if pl.s2d > ss:
+                ss = pl.s2d
+            if pl.side:
+                na += 1
+            else:
+                nb += 1
+        for i in range(self._pn):
+            pl = &self._pl[i]
+            if (pl.p if pl.p >= 0 else -pl.p) >= POW10[MAX_DEC - (ps - pl.pd)] \
+                    or pl.s >= POW10[MAX_DEC - (ss - pl.sd)] or pl.s2 >= POW10[MAX_DEC - (ss - pl.s2d)]:
+                raise _FrameError("value out of range at the book's fixed-point scale "
+                                  f"(price decimals {ps}, size decimals {ss})")
+        if not fresh:
+            if ps > self._ps:
+                lim = POW10[MAX_DEC - (ps - self._ps)]
+                if self._side_max_key(&self._bids) >= lim or self._side_max_key(&self._asks) >= lim:
+                    raise _FrameError(f"rescaling prices to {ps} decimals would overflow the book")
+            if ss > self._ss:
+                lim = POW10[MAX_DEC - (ss - self._ss)]
+                mx = self._side_max_size(&self._bids)
+                if mx < self._side_max_size(&self._asks):
+                    mx = self._side_max_size(&self._asks)
+                if mx >= lim:
+                    raise _FrameError(f"rescaling sizes to {ss} decimals would overflow the book")
+            reserve(&self._bids, self._bids.n + nb)
+            reserve(&self._asks, self._asks.n + na)
+        else:
+            reserve(&self._bids, 2 * nb + 32)
+            reserve(&self._asks, 2 * na + 32)
+            if self._tcap < nb or self._tcap < na:
+                mx = nb if nb > na else na
+                tmp = <SortItem*>realloc(self._tmp, <size_t>mx * sizeof(SortItem))
+                if tmp == NULL:
+                    raise MemoryError()
+                self._tmp = tmp
+                self._tcap = mx
+        nps[0] = ps
+        nss[0] = ss
+        return 0
+
+    cdef int64_t _side_max_key(self, Side* sd) noexcept:
+        cdef int64_t a, b
+        if sd.n == 0:
+            return 0
+        a = sd.lv[0].key
+        b = sd.lv[sd.n - 1].key
+        if a < 0:
+            a = -a
+        if b < 0:
+            b = -b
+        return a if a > b else b
+
+    cdef int64_t _side_max_size(self, Side* sd) noexcept:
+        cdef int64_t mx = 0
+        cdef Py_ssize_t i
+        for i in range(sd.n):
+            if sd.lv[i].size > mx:
+                mx = sd.lv[i].size
+            if sd.lv[i].size2 > mx:
+                mx = sd.lv[i].size2
+        return mx
+
+    cdef void _rescale(self, int ps, int ss) noexcept:
+        cdef int64_t fp = POW10[ps - self._ps], fs = POW10[ss - self._ss]
+        cdef Py_ssize_t i
+        if fp != 1 or fs != 1:
+            for i in range(self._bids.n):
+                self._bids.lv[i].key *= fp
+                self._bids.lv[i].size *= fs
+                self._bids.lv[i].size2 *= fs
+            for i in range(self._asks.n):
+                self._asks.lv[i].key *= fp
+                self._asks.lv[i].size *= fs
+                self._asks.lv[i].size2 *= fs
+        self._ps = ps
+        self._ss = ss
+
+    cdef void _build_side(self, Side* sd, Py_ssize_t off, Py_ssize_t cnt) noexcept:
+        """Fill a side from a snapshot's levels: O(n) when they come strictly sorted (as Bybit sends
+        them) without zero sizes, else sort with the message order as tie-break (last one wins)."""
+        cdef Py_ssize_t i, j, w
+        cdef PLevel* pl
+        cdef int64_t key, prev = 0
+        cdef bint ok = True
+        cdef SortItem* items
+        cdef Level* lv
+        sd.lv = sd.base + ((sd.cap - cnt) >> 1)
+        for i in range(cnt):
+            pl = &self._pl[off + i]
+            key = sd.sign * pl.p * POW10[self._ps - pl.pd]
+            if (i and key >= prev) or (pl.s == 0 and pl.s2 == 0):
+                ok = False
+                break
+            prev = key
+            lv = &sd.lv[cnt - 1 - i]
+            lv.key = key
+            lv.size = pl.s * POW10[self._ss - pl.sd]
+            lv.size2 = pl.s2 * POW10[self._ss - pl.s2d]
+            lv.pdp = pl.pw
+            lv.sdp = pl.sw
+            lv.s2dp = pl.s2w
+        if ok:
+            sd.n = cnt
+            return
+        items = self._tmp
+        for i in range(cnt):
+            pl = &self._pl[off + i]
+            items[i].key = sd.sign * pl.p * POW10[self._ps - pl.pd]
+            items[i].idx = off + i
+        qsort(items, <size_t>cnt, sizeof(SortItem), cmp_items)
+        w = 0
+        i = 0
+        while i < cnt:
+            j = i
+            while j + 1 < cnt and items[j + 1].key == items[i].key:
+                j += 1
+            pl = &self._pl[items[j].idx]
+            if pl.s != 0 or pl.s2 != 0:
+                lv = &sd.lv[w]
+                lv.key = items[j].key
+                lv.size = pl.s * POW10[self._ss - pl.sd]
+                lv.size2 = pl.s2 * POW10[self._ss - pl.s2d]
+                lv.pdp = pl.pw
+                lv.sdp = pl.sw
+                lv.s2dp = pl.s2w
+                w += 1
+            i = j + 1
+        sd.n = w
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    cdef void _apply_levels(self) noexcept:
+        cdef Py_ssize_t i, idx
+        cdef PLevel* pl
+        cdef Side* sd
+        cdef Level* lv
+        cdef int64_t key, size, size2
+        cdef int ps = self._ps, ss = self._ss
+        for i in range(self._pn):
+            pl = &self._pl[i]
+            sd = &self._asks if pl.side else &self._bids
+            key = sd.sign * pl.p * POW10[ps - pl.pd]
+            size = pl.s * POW10[ss - pl.sd]
+            size2 = pl.s2 * POW10[ss - pl.s2d]
+            idx = lower_bound(sd, key)
+            if size == 0 and size2 == 0:
+                if idx < sd.n and sd.lv[idx].key == key:
+                    if idx < sd.n - idx - 1:
+                        memmove(sd.lv + 1, sd.lv, <size_t>idx * sizeof(Level))
+                        sd.lv += 1
+                    else:
+                        memmove(sd.lv + idx, sd.lv + idx + 1, <size_t>(sd.n - idx - 1) * sizeof(Level))
+                    sd.n -= 1
+                else:
+                    self.absent_deletes += 1
+                continue
+            if idx == sd.n or sd.lv[idx].key != key:
+                # _prepare reserved one free slot per staged level, at the front or the back
+                if sd.lv > sd.base and (idx < sd.n - idx or sd.lv + sd.n == sd.base + sd.cap):
+                    memmove(sd.lv - 1, sd.lv, <size_t>idx * sizeof(Level))
+                    sd.lv -= 1
+                else:
+                    memmove(sd.lv + idx + 1, sd.lv + idx, <size_t>(sd.n - idx) * sizeof(Level))
+                sd.n += 1
+                sd.lv[idx].key = key
+            lv = &sd.lv[idx]
+            lv.size = size
+            lv.size2 = size2
+            lv.pdp = pl.pw
+            lv.sdp = pl.sw
+            lv.s2dp = pl.s2w
+
+    cdef int _check_crossed(self) except -1:
+        cdef int64_t bid, ask
+        if self._bids.n and self._asks.n:
+            bid = self._bids.lv[self._bids.n - 1].key
+            ask = -self._asks.lv[self._asks.n - 1].key
+            if bid >= ask:
+                self._state = ST_INVALID
+                self.crossed += 1
+                raise _CrossedError(f"{self.symbol}: crossed book after u={self.update_id}: best bid "
+                                    f"{fmt_decimal(bid, self._ps, self._ps)} >= best ask "
+                                    f"{fmt_decimal(ask, self._ps, self._ps)}")
+        return 0
+
+    cdef int _gap(self, str why) except -1:
+        self._state = ST_INVALID
+        self.gaps += 1
+        raise _GapError(f"{self.symbol}: {why}; book invalid until a new snapshot")
+
+    cdef int _apply(self, cptr data, Py_ssize_t n, bint rest) except -1:
+        cdef JScan s
+        cdef Frame f
+        cdef int nps, nss, need
+        f.seen = 0
+        f.kind = 0
+        f.topic_len = 0
+        f.sym_len = 0
+        f.b_n = f.a_n = f.b_off = f.a_off = 0
+        f.ts = f.cts = f.u = f.seq = -1
+        f.ret_code = 0
+        self._pn = 0
+        js_init(&s, data, n)
+        if not js_at(&s, 123):
+            raise _FrameError("frame is not a JSON object")
+        if not self._parse_object(&s, &f, CTX_REST_ROOT if rest else CTX_ROOT, 1):
+            raise self._frame_error(&s)
+        js_ws(&s)
+        if s.p != s.end:
+            raise _FrameError(f"trailing data at byte {s.p - s.start}")
+        if rest:
+            if f.seen & K_RETCODE and f.ret_code != 0:
+                raise _FrameError(f"REST response carries retCode {f.ret_code}")
+            need = K_B | K_A | K_U | K_TS
+        else:
+            need = K_TOPIC | K_TYPE | K_TS | K_DATA | K_B | K_A | K_U
+        if (f.seen & need) != need:
+            raise _FrameError("order-book frame is missing " + ", ".join(
+                [nm for bit, nm in ((K_TOPIC, "topic"), (K_TYPE, "type"), (K_TS, "ts"), (K_DATA, "data"),
+                                    (K_B, "b"), (K_A, "a"), (K_U, "u")) if need & bit and not f.seen & bit]))
+        if not rest:
+            if f.kind == 0:
+                raise _FrameError("type must be 'snapshot' or 'delta'")
+            if f.topic_len < 0 or not self._topic_ok(&f):
+                raise _FrameError(f"frame topic {PyBytes_FromStringAndSize(<char*>f.topic, f.topic_len if f.topic_len > 0 else 0)!r} "
+                                  f"does not belong to this book ({self.topic_expected()})")
+        if f.seen & K_S and (f.sym_len != len(self._sym) or memcmp(f.sym, PyBytes_AS_STRING(self._sym), f.sym_len) != 0):
+            raise _FrameError(f"frame symbol {PyBytes_FromStringAndSize(<char*>f.sym, f.sym_len if f.sym_len > 0 else 0)!r} "
+                              f"is not {self.symbol!r}")
+
+        if rest or f.kind == 1:
+            self._prepare(True, &nps, &nss)
+            self._ps = nps
+            self._ss = nss
+            self._build_side(&self._bids, f.b_off, f.b_n)
+            self._build_side(&self._asks, f.a_off, f.a_n)
+            self._state = ST_LIVE
+            self.update_id = f.u
+            self.seq = f.seq
+            self.ts = f.ts
+            self.cts = f.cts
+            self.snapshots += 1
+            if not rest and self._bound is None:
+                self._bound = PyBytes_FromStringAndSize(<char*>f.topic, f.topic_len)
+            self._check_crossed()
+            return 1
+
+        if self._state != ST_LIVE:
+            self.ignored_not_live += 1
+            return 4
+        if f.u <= self.update_id:
+            if f.u == 1 and self.update_id > 1:
+                self._gap(f"u reset to 1 after u={self.update_id} (service restart)")
+            self.stale_dropped += 1
+            return 3
+        if self.strict and f.u != self.update_id + 1:
+            self._gap(f"update gap: u={f.u} after u={self.update_id}")
+        if f.seq >= 0 and f.seq < self.seq:
+            self._gap(f"seq went backwards: {f.seq} after {self.seq} (u={f.u})")
+        self._prepare(False, &nps, &nss)
+        self._rescale(nps, nss)
+        self._apply_levels()
+        self.update_id = f.u
+        if f.seq >= 0:
+            self.seq = f.seq
+        self.ts = f.ts
+        self.cts = f.cts
+        self.deltas += 1
+        if self._bound is None:
+            self._bound = PyBytes_FromStringAndSize(<char*>f.topic, f.topic_len)
+        self._check_crossed()
+        return 2
+
+    cdef int _apply_obj(self, object frame, bint rest) except -1:
+        cdef Py_buffer view
+        cdef Py_ssize_t n
+        cdef const char* data
+        if PyBytes_CheckExact(frame):
+            return self._apply(<cptr>PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame), rest)
+        if PyUnicode_Check(frame):
+            try:
+                data = PyUnicode_AsUTF8AndSize(frame, &n)
+            except UnicodeError as exc:
+                raise _FrameError(f"frame is not valid UTF-8: {exc}") from None
+            return self._apply(<cptr>data, n, rest)
+        PyObject_GetBuffer(frame, &view, PyBUF_SIMPLE)
+        try:
+            return self._apply(<cptr>view.buf, view.len, rest)
+        finally:
+            PyBuffer_Release(&view)
+
+    cpdef int apply(self, object frame) except -1:
+        """Apply one raw WebSocket frame (bytes, str or a bytes-like buffer).
+
+        Returns APPLIED_SNAPSHOT (1), APPLIED_DELTA (2), DROPPED_STALE (3) or IGNORED_NOT_LIVE (4).
+        Raises FrameError (book untouched), OrderBookGapError or OrderBookCrossedError (book invalid).
+        """
+        return self._apply_obj(frame, False)
+
+    def apply_snapshot(self, response):
+        """Replace the book from a REST ``/v5/market/orderbook`` (or ``rpi_orderbook`` /
+        ``full_orderbook``) response: the envelope or its ``result``, raw or decoded."""
+        if not isinstance(response, (bytes, str, bytearray, memoryview)):
+            import orjson
+            try:
+                response = orjson.dumps(response)
+            except TypeError as exc:
+                raise _FrameError(f"snapshot is not JSON-serialisable: {exc}") from None
+        self._apply_obj(response, True)
+
+    def invalidate(self):
+        """Mark the book invalid (e.g. after a reconnect) until the next snapshot."""
+        self._state = ST_INVALID
+
+    def clear(self):
+        """Empty the book and forget its topic binding; counters are kept."""
+        self._reset_state()
+        self._bound = None
+
+    # ------------------------------------------------------------------ reading
+
+    cdef str topic_expected(self):
+        if self._bound is not None:
+            return self._bound.decode()
+        if self._want is not None:
+            return self._want.decode()
+        return f"orderbook.<depth>.{self.symbol}"
+
+    @property
+    def topic(self):
+        """The topic this book is bound to (fixed by ``depth`` or by the first frame), or None."""
+        t = self._bound if self._bound is not None else self._want
+        return None if t is None else t.decode()
+
+    @property
+    def valid(self):
+        return self._state == ST_LIVE
+
+    @property
+    def state(self):
+        return ("empty", "live", "invalid")[self._state]
+
+    @property
+    def num_bids(self):
+        return self._bids.n
+
+    @property
+    def num_asks(self):
+        return self._asks.n
+
+    @property
+    def price_scale(self):
+        """Decimals of the fixed-point price representation (grows when a finer price arrives)."""
+        return self._ps
+
+    @property
+    def size_scale(self):
+        return self._ss
+
+    def __len__(self):
+        return self._bids.n + self._asks.n
+
+    def __repr__(self):
+        return (f"<OrderBook {self.topic or self.symbol} {self.state} u={self.update_id} "
+                f"bids={self._bids.n} asks={self._asks.n}>")
+
+    cdef double _size_f(self, Level* lv) noexcept:
+        return <double>(lv.size + lv.size2) / POW10D[self._ss]
+
+    def best_bid(self):
+        """(price, size) of the best bid as floats, or None. RPI books: size = non-RPI + RPI."""
+        cdef Level* lv
+        if self._bids.n == 0:
+            return None
+        lv = &self._bids.lv[self._bids.n - 1]
+        return (<double>lv.key / POW10D[self._ps], self._size_f(lv))
+
+    def best_ask(self):
+        cdef Level* lv
+        if self._asks.n == 0:
+            return None
+        lv = &self._asks.lv[self._asks.n - 1]
+        return (<double>(-lv.key) / POW10D[self._ps], self._size_f(lv))
+
+    def best_bid_price(self):
+        """Best bid price, nan when the side is empty."""
+        if self._bids.n == 0:
+            return NAN
+        return <double>self._bids.lv[self._bids.n - 1].key / POW10D[self._ps]
+
+    def best_ask_price(self):
+        if self._asks.n == 0:
+            return NAN
+        return <double>(-self._asks.lv[self._asks.n - 1].key) / POW10D[self._ps]
+
+    cdef list _levels(self, Side* sd, object n, int mode):
+        cdef Py_ssize_t k = sd.n, i
+        cdef Level* lv
+        cdef list out = []
+        cdef double ps = POW10D[self._ps]
+        if n is not None:
+            if n < 0:
+                raise ValueError("n must be >= 0")
+            if n < k:
+                k = n
+        for i in range(sd.n - 1, sd.n - 1 - k, -1):
+            lv = &sd.lv[i]
+            if mode == 0:
+                out.append((<double>(lv.key * sd.sign) / ps, self._size_f(lv)))
+            elif mode == 1 and not self.rpi:
+                out.append((fmt_decimal(lv.key * sd.sign, self._ps, lv.pdp), fmt_decimal(lv.size, self._ss, lv.sdp)))
+            elif mode == 1:
+                out.append((fmt_decimal(lv.key * sd.sign, self._ps, lv.pdp), fmt_decimal(lv.size, self._ss, lv.sdp),
+                            fmt_decimal(lv.size2, self._ss, lv.s2dp)))
+            else:
+                out.append((<double>(lv.key * sd.sign) / ps, <double>lv.size / POW10D[self._ss],
+                            <double>lv.size2 / POW10D[self._ss]))
+        return out
+
+    def bids(self, n=None):
+        """Up to ``n`` bids, best first, as (price, size) floats."""
+        return self._levels(&self._bids, n, 0)
+
+    def asks(self, n=None):
+        return self._levels(&self._asks, n, 0)
+
+    def bids_decimal(self, n=None):
+        """Up to ``n`` bids, best first, as the exact strings received ((price, size, rpi_size) for RPI)."""
+        return self._levels(&self._bids, n, 1)
+
+    def asks_decimal(self, n=None):
+        return self._levels(&self._asks, n, 1)
+
+    def bids_rpi(self, n=None):
+        """RPI books: (price, non_rpi_size, rpi_size) floats, best first."""
+        return self._levels(&self._bids, n, 2)
+
+    def asks_rpi(self, n=None):
+        return self._levels(&self._asks, n, 2)
