@@ -44,7 +44,17 @@ _DAY = 86_400_000
 _WEEK_OFFSET = 4 * _DAY  # 1970-01-01 was a Thursday; Bybit weeks start on Monday
 FULL_BOOK_MIN = 1100  # levels per side kept in the full book (> the deepest window, 1000)
 FULL_BOOK_MAX = 1300
+FULL_BOOK_REST_LIMIT = 10_000  # REST full_orderbook returns at most this many levels per side
 L1_REPUSH_SECONDS = 3.0  # an unchanged L1 book is re-pushed with the same u after 3 s
+# Push periods of the periodic topics (PROTOCOL §4.6, §5.1), turned into steps by Market.steps_for.
+FULL_BOOK_SECONDS = 0.2
+LIQUIDATION_SECONDS = 0.5
+INSURANCE_SECONDS = 1.0
+PRICE_LIMIT_SECONDS = 0.3
+DEFAULT_STEP_SECONDS = 0.05  # what a manual-only market (interval 0) pretends one step lasts
+LIQUIDATION_CHANCE = 0.04  # per derivative book and step
+PRICE_LIMIT_PCT = 5  # priceLimit / REST price-limit: mark +- 5 %
+INSURANCE_GROUPS: dict[str, tuple[str, str]] = {"USDT": ("linear", "USDT"), "USDC": ("linear", "USDC"), "inverse": ("inverse", "")}
 
 
 def interval_ms(interval: str) -> int:
@@ -282,6 +292,18 @@ class Trade:
     direction: str  # tick direction vs the previous trade: PlusTick / ZeroPlusTick / MinusTick / ZeroMinusTick
 
 
+class Liquidation:
+    """One liquidation (allLiquidation item): ``side`` is the liquidated position's side."""
+
+    __slots__ = ("time", "side", "lots", "ticks")
+
+    def __init__(self, time_ms: int, side: str, lots: int, ticks: int) -> None:
+        self.time = time_ms
+        self.side = side
+        self.lots = lots
+        self.ticks = ticks
+
+
 # --------------------------------------------------------------------------- one symbol
 class Book:
     """Book, trades, ticker statistics and klines of one instrument."""
@@ -312,6 +334,25 @@ class Book:
         self.u: dict[int, int] = {d: rng.randrange(10**5, 10**8) for d in self.depths}
         self.rpi_u = rng.randrange(10**5, 10**7)
         self.full_u = rng.randrange(10**5, 10**7)  # orderbook.full / REST full_orderbook
+        # Full book (spot/linear/inverse): the sizes, at the last 200 ms push, of every level changed
+        # since; the net change becomes the next delta. REST full_orderbook shows the book at that push.
+        self.has_full = spec.category != "option"
+        self.full_pending: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        self.full_delta: tuple[list[tuple[int, int]], list[tuple[int, int]]] | None = None  # pushed this step
+        self.full_seq = self.seq
+        self.full_ts = self.full_cts = now_ms
+        # Liquidations and the isolated insurance pool (linear/inverse) draw from their own generator,
+        # so the price process (and every other topic) is the same with or without them.
+        self.derivative = spec.category in ("linear", "inverse")
+        self.liq_rng = random.Random(f"{seed}:{spec.category}:{spec.symbol}:liq")
+        self.liq_pending: list[Liquidation] = []
+        self.liq_batch: list[Liquidation] = []  # published this step
+        self.insurance_group = ("inverse" if spec.category == "inverse" else spec.settle) if self.derivative else ""
+        coins = 1_000_000 if spec.category == "linear" else 50
+        self.insurance_e8 = int(self.liq_rng.uniform(0.02, 1.0) * coins) * 10**8 + self.liq_rng.randrange(10**8)
+        self.insurance_pub_e8 = self.insurance_e8  # balance at the last 1 s insurance push
+        self.insurance_pub_ms = now_ms
+        self.insurance_pushed = False  # the pool changed and is pushed this step
         self.watched: dict[int, int] = {}  # depth -> refcount (exact deltas computed only for these)
         self.deltas: dict[int, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
         self.l1_changed_at = 0  # step number when the top of book last changed
@@ -478,8 +519,14 @@ class Book:
         if top != old_top:
             self.l1_changed_at = step_no
         changed_any = bool(bids.changed or asks.changed)
-        if changed_any:
-            self.full_u += 1
+        if changed_any and self.has_full:
+            pb, pa = self.full_pending
+            for key, old in bids.changed.items():
+                if key not in pb:
+                    pb[key] = old
+            for key, old in asks.changed.items():
+                if key not in pa:
+                    pa[key] = old
         deltas = self.deltas = {}
         for d in self.depths:
             if d in watched:
@@ -633,6 +680,90 @@ class Book:
         self.step_trades = []
         self.kline_dirty = set()
         self.kline_closed_now = {}
+        self.full_delta = None
+        self.liq_batch = []
+        self.insurance_pushed = False
+
+    # ---- full book (orderbook.full / REST full_orderbook) ----------------------------------
+    def full_flush(self) -> None:
+        """End a 200 ms period: the net change since the last push becomes delta ``full_u + 1``.
+
+        Nothing changed: no delta and ``u`` stays (the stream is silent). Levels are sorted best
+        first, as the docs say (bids descending, asks ascending).
+        """
+        pb, pa = self.full_pending
+        self.full_pending = ({}, {})
+        if not pb and not pa:
+            return
+        bs, as_ = self.bids.size, self.asks.size
+        db = sorted([(k, n) for k, old in pb.items() if (n := bs.get(k, 0)) != old])
+        da = sorted([(k, n) for k, old in pa.items() if (n := as_.get(k, 0)) != old])
+        if db or da:
+            self.full_u += 1
+            self.full_delta = (db, da)
+            self.full_seq, self.full_ts, self.full_cts = self.seq, self.ts, self.cts
+
+    def full_restart(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Service restart (fault): the stream and REST count ``u`` from 1 again (PROTOCOL §5.6).
+
+        The ``u=1`` message carries this step's net change (pushed now even off the 200 ms
+        cadence); a client re-syncs from REST, whose snapshot is at ``u=1`` until the next push.
+        """
+        if self.full_delta is None:
+            self.full_flush()
+        delta = self.full_delta or ([], [])
+        self.full_u = 1
+        self.full_delta = delta
+        self.full_seq, self.full_ts, self.full_cts = self.seq, self.ts, self.cts
+        return delta
+
+    def full_levels(self, limit: int = FULL_BOOK_REST_LIMIT) -> tuple[list[list[str]], list[list[str]]]:
+        """The book as of the last full-book push (``full_u``): what REST ``full_orderbook`` returns."""
+        out = []
+        px, qty = self.px, self.qty
+        for side, pending in ((self.bids, self.full_pending[0]), (self.asks, self.full_pending[1])):
+            size = side.size
+            if pending:
+                at_push = {k: size[k] for k in side.keys}
+                for k, old in pending.items():
+                    if old:
+                        at_push[k] = old
+                    else:
+                        at_push.pop(k, None)
+                items = sorted(at_push.items())[:limit]
+            else:
+                items = [(k, size[k]) for k in side.keys[:limit]]
+            out.append([[px(k * side.sign), qty(n)] for k, n in items])
+        return out[0], out[1]
+
+    # ---- liquidations, insurance pool, price limits -------------------------------------------
+    def liquidate(self, now: int) -> None:
+        """Maybe one liquidation this step (derivatives); the pool keeps or pays a share of it."""
+        r = self.liq_rng
+        if r.random() >= LIQUIDATION_CHANCE:
+            return
+        side = "Buy" if r.random() < 0.5 else "Sell"  # Buy: a long was liquidated (bankruptcy below the mark)
+        mark = self.mark_ticks()
+        off = max(1, int(mark * r.uniform(0.002, 0.012)))
+        ticks = max(1, mark - off if side == "Buy" else mark + off)
+        lots = max(1, int(r.lognormvariate(0.0, 1.0) * self.typical_lots))
+        self.liq_pending.append(Liquidation(now, side, lots, ticks))
+        contracts = lots * self.step_units  # at qdec
+        if self.category == "linear":
+            notional_e8 = contracts * ticks * self.tick_units * 10**8 // 10 ** (self.qdec + self.pdec)
+        else:  # inverse: contracts are quote (USD); value in coin = contracts / price
+            notional_e8 = contracts * 10 ** (8 + self.pdec) // (10**self.qdec * ticks * self.tick_units)
+        self.insurance_e8 = max(10**8, self.insurance_e8 + int(notional_e8 * r.uniform(-0.0005, 0.002)))
+
+    def insurance_balance(self) -> str:
+        """The pool's balance at the last insurance push (settle coin)."""
+        return fmt_units(self.insurance_pub_e8, 8, True)
+
+    def price_limits(self) -> tuple[int, int]:
+        """(highest bid, lowest ask) allowed, in ticks: the mark +- PRICE_LIMIT_PCT %."""
+        mark = self.mark_ticks()
+        band = max(1, mark * PRICE_LIMIT_PCT // 100)
+        return mark + band, max(1, mark - band)
 
     # ---- tickers and klines (exchange strings) ------------------------------------------
     def _pct(self, now_ticks: int, then_ticks: int, places: int) -> str:
@@ -871,10 +1002,27 @@ class Market:
         self._instruments = {c: [self._instrument_item(b) for b in self._books_of(c)] for c in CATEGORIES}
         self._by_symbol = {(c, it["symbol"]): it for c in CATEGORIES for it in self._instruments[c]}
         self.step_no = 0
-        self.l1_repush_steps = max(1, round(L1_REPUSH_SECONDS / interval)) if interval > 0 else 60
+        self.l1_repush_steps = self.steps_for(L1_REPUSH_SECONDS)
+        # Push periods in steps; tests may lower them (read at every step).
+        self.full_book_steps = self.steps_for(FULL_BOOK_SECONDS)
+        self.liquidation_steps = self.steps_for(LIQUIDATION_SECONDS)
+        self.insurance_steps = self.steps_for(INSURANCE_SECONDS)
+        self.price_limit_steps = self.steps_for(PRICE_LIMIT_SECONDS)
+        self.price_limit_due = False  # priceLimit pushes this step
+        self._derivatives = [b for b in self.books.values() if b.derivative]
+        self._full_books = [b for b in self.books.values() if b.has_full]
         self._callbacks: list[Callable[[], None]] = []
         self._publishers: list[Callable[[], None]] = []
         self._task: asyncio.Task | None = None
+
+    def steps_for(self, seconds: float) -> int:
+        """Steps in a push period of ``seconds`` (a manual market counts DEFAULT_STEP_SECONDS per step)."""
+        step = self.interval if self.interval > 0 else DEFAULT_STEP_SECONDS
+        return max(1, round(seconds / step))
+
+    def insurance_books(self, group: str) -> list[Book]:
+        """Books with an isolated pool in ``insurance.{group}`` (USDT, USDC, inverse)."""
+        return [b for b in self._derivatives if b.insurance_group == group]
 
     def _books_of(self, category: str) -> list[Book]:
         return [b for (c, _), b in self.books.items() if c == category]
@@ -935,10 +1083,25 @@ class Market:
         for _ in range(n):
             self.step_no += 1
             now = self.clock()
+            step_no = self.step_no
             books = self.books.values()
             for b in books:
-                b.step(now, self.step_no)
+                b.step(now, step_no)
                 b.roll_candles(now)
+            for b in self._derivatives:
+                b.liquidate(now)
+            if step_no % self.full_book_steps == 0:
+                for b in self._full_books:
+                    b.full_flush()
+            if step_no % self.liquidation_steps == 0:
+                for b in self._derivatives:
+                    if b.liq_pending:
+                        b.liq_batch, b.liq_pending = b.liq_pending, []
+            if step_no % self.insurance_steps == 0:
+                for b in self._derivatives:
+                    if b.insurance_e8 != b.insurance_pub_e8:  # unchanged pools are not pushed
+                        b.insurance_pub_e8, b.insurance_pub_ms, b.insurance_pushed = b.insurance_e8, now, True
+            self.price_limit_due = step_no % self.price_limit_steps == 0
             for cb in self._callbacks:
                 cb()
             for pub in self._publishers:

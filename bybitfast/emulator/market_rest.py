@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from .common import ApiError
-from .market import KLINE_INTERVALS, Book, Market, candle_start, fmt_units, interval_ms, option_expiries
+from .market import FULL_BOOK_REST_LIMIT, KLINE_INTERVALS, Book, Market, candle_start, fmt_units, interval_ms, option_expiries
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
 HANDLERS: dict[tuple[str, str], Handler] = {}
@@ -251,8 +251,9 @@ async def rpi_orderbook(ex: Any, ctx: Any) -> dict[str, Any]:
 async def full_orderbook(ex: Any, ctx: Any) -> dict[str, Any]:
     cat = _category(ctx, ("spot", "linear", "inverse"))
     b = _book(ex, cat, ctx.params.get("symbol"))
-    bl, al = b.levels(10_000)
-    return {"s": b.symbol, "b": bl, "a": al, "ts": b.ts, "u": b.full_u, "seq": b.seq, "cts": b.cts}
+    # The book as of the last orderbook.full push: u, seq, ts and cts are that delta's (PROTOCOL §5.4, §5.6).
+    bl, al = b.full_levels(FULL_BOOK_REST_LIMIT)
+    return {"s": b.symbol, "a": al, "b": bl, "ts": b.full_ts, "u": b.full_u, "seq": b.full_seq, "cts": b.full_cts}
 
 
 @route("/v5/market/tickers")
@@ -387,18 +388,17 @@ async def historical_volatility(ex: Any, ctx: Any) -> list[dict[str, Any]]:
 async def insurance(ex: Any, ctx: Any) -> dict[str, Any]:
     coin = ctx.params.get("coin")
     m: Market = ex.market
-    groups: dict[str, list[str]] = {}
-    for (c, s), b in m.books.items():
-        if c in ("linear", "inverse"):
-            groups.setdefault(b.spec.settle, []).append(s)
-    day = _now(ex) // 86_400_000 * 86_400_000
+    # Every emulated contract has an isolated pool: the balances insurance.{USDT,inverse} push.
     out = []
-    for settle, syms in groups.items():
-        if coin and coin != settle:
+    updated = 0
+    for b in m.books.values():
+        if not b.derivative or (coin and coin != b.spec.settle):
             continue
-        bal = 1_000_000 * (1 + _noise(m.seed, settle, day))
-        out.append({"coin": settle, "symbols": ",".join(syms), "balance": f"{bal:.8f}", "value": f"{bal * 0.9997:.10f}"})
-    return {"updatedTime": str(day), "list": out}
+        updated = max(updated, b.insurance_pub_ms)
+        # value: USD value of the pool (coin pools at the mark price; stablecoins at a small discount)
+        usd = Decimal(b.insurance_pub_e8).scaleb(-8) * (b.px_decimal(b.mark_ticks()) if b.category == "inverse" else Decimal("0.9997"))
+        out.append({"coin": b.spec.settle, "symbols": b.symbol, "balance": b.insurance_balance(), "value": f"{usd:.10f}"})
+    return {"updatedTime": str(updated or _now(ex)), "list": out}
 
 
 @route("/v5/market/risk-limit")
@@ -513,9 +513,7 @@ async def index_price_components(ex: Any, ctx: Any) -> dict[str, Any]:
 async def price_limit(ex: Any, ctx: Any) -> dict[str, Any]:
     cat = _category(ctx, ("spot", "linear", "inverse"), "linear")
     b = _book(ex, cat, ctx.params.get("symbol"))
-    mark = b.mark_ticks()
-    buy = mark + max(1, mark * 5 // 100)
-    sell = max(1, mark - max(1, mark * 5 // 100))
+    buy, sell = b.price_limits()  # the values priceLimit.{symbol} pushes
     return {"symbol": b.symbol, "buyLmt": b.px(buy), "sellLmt": b.px(sell), "ts": str(b.ts)}
 
 

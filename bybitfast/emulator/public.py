@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from .market import BOOK_DEPTHS, KLINE_INTERVALS, RPI_DEPTH, Book, Market
+from .market import BOOK_DEPTHS, INSURANCE_GROUPS, KLINE_INTERVALS, RPI_DEPTH, Book, Market
 from .wsconn import ServerSocket
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class Topic:
     def __init__(self, name: str, category: str, kind: str, book: Book | None, depth: int = 0, interval: str = "", books: list[Book] | None = None) -> None:
         self.name = name
         self.category = category
-        self.kind = kind  # book | l1 | rpi | trade | ticker | kline
+        self.kind = kind  # book | l1 | rpi | full | trade | ticker | kline | liq | insurance | plimit
         self.book = book
         self.books = books or ([book] if book is not None else [])
         self.depth = depth
@@ -84,6 +84,10 @@ class Hub:
                 if category == "option":
                     return not_found
                 return Topic(name, category, "rpi", b, RPI_DEPTH) if b else bad_symbol
+            if parts[1] == "full":
+                if category == "option":
+                    return not_found
+                return Topic(name, category, "full", b) if b else bad_symbol
             if not parts[1].isdigit() or int(parts[1]) not in BOOK_DEPTHS[category]:
                 return not_found
             if b is None:
@@ -99,6 +103,18 @@ class Hub:
         if kind == "tickers" and len(parts) == 2:
             b = book_of(parts[1])
             return Topic(name, category, "ticker", b) if b else bad_symbol
+        if kind == "allLiquidation" and len(parts) == 2 and category in ("linear", "inverse"):
+            b = book_of(parts[1])
+            return Topic(name, category, "liq", b) if b else bad_symbol
+        if kind == "priceLimit" and len(parts) == 2 and category != "option":
+            b = book_of(parts[1])
+            return Topic(name, category, "plimit", b) if b else bad_symbol
+        if kind == "insurance" and len(parts) == 2:
+            # [inferred] USDT/USDC pools on the linear socket, coin-margined pools on the inverse one
+            group = INSURANCE_GROUPS.get(parts[1])
+            if group is None or group[0] != category:
+                return not_found
+            return Topic(name, category, "insurance", None, books=m.insurance_books(parts[1]))
         if kind == "kline" and len(parts) == 3 and category != "option":
             if parts[1] not in KLINE_INTERVALS:
                 return not_found
@@ -157,7 +173,25 @@ class Hub:
             assert b is not None
             c = b.candles[t.interval]
             return _json({"topic": t.name, "data": [b.kline_item(c, False, b.ts)], "ts": b.ts, "type": "snapshot"})
-        return None  # publicTrade: no snapshot on subscribe
+        if t.kind == "insurance" and t.books:
+            # [inferred] the pools' current balances first (the docs list type snapshot and delta)
+            ts = max(x.insurance_pub_ms for x in t.books)
+            return self.insurance_frame(t, "snapshot", t.books, ts)
+        return None  # publicTrade, allLiquidation, priceLimit, orderbook.full: nothing on subscribe
+
+    def full_frame(self, t: Topic, delta: tuple[list[tuple[int, int]], list[tuple[int, int]]], u: int) -> str:
+        """An ``orderbook.full`` delta (always type delta; key order of the docs example)."""
+        b = t.book
+        assert b is not None
+        data = {"s": b.symbol, "b": b.format_delta(delta[0], -1), "a": b.format_delta(delta[1], 1), "u": u, "seq": b.full_seq}
+        return _json({"topic": t.name, "ts": b.full_ts, "type": "delta", "data": data, "cts": b.full_cts})
+
+    def insurance_frame(self, t: Topic, kind: str, books: list[Book], ts: int) -> str:
+        items = [
+            {"coin": x.spec.settle, "symbols": x.symbol, "balance": x.insurance_balance(), "updateTime": str(x.insurance_pub_ms)}
+            for x in books
+        ]
+        return _json({"topic": t.name, "type": kind, "ts": ts, "data": items})
 
     def ticker_frame(self, t: Topic, kind: str, data: dict[str, Any]) -> str:
         b = t.book
@@ -255,6 +289,35 @@ class Hub:
                 if closed is not None:
                     out.append(_json({"topic": t.name, "data": [b.kline_item(closed, True, b.ts)], "ts": b.ts, "type": "snapshot"}))
                 out.append(_json({"topic": t.name, "data": [b.kline_item(b.candles[iv], False, b.ts)], "ts": b.ts, "type": "snapshot"}))
+            return False
+        if kind == "full":
+            assert b is not None
+            if faults.take_reset(t.name):
+                out.append(self.full_frame(t, b.full_restart(), 1))
+                return True
+            fd = b.full_delta
+            if fd is not None:
+                if faults.take_gap(t.name):
+                    return False  # withheld: u has advanced, the client sees a gap
+                out.append(self.full_frame(t, fd, b.full_u))
+            return False
+        if kind == "liq":
+            assert b is not None
+            if b.liq_batch:
+                px, qty, sym = b.px, b.qty, b.symbol
+                items = [{"T": x.time, "s": sym, "S": x.side, "v": qty(x.lots), "p": px(x.ticks)} for x in b.liq_batch]
+                out.append(_json({"topic": t.name, "type": "snapshot", "ts": b.ts, "data": items}))
+            return False
+        if kind == "insurance":
+            pushed = [x for x in t.books if x.insurance_pushed]
+            if pushed:
+                out.append(self.insurance_frame(t, "delta", pushed, pushed[0].insurance_pub_ms))
+            return False
+        if kind == "plimit":
+            assert b is not None
+            if self.market.price_limit_due:
+                buy, sell = b.price_limits()
+                out.append(_json({"topic": t.name, "data": {"symbol": b.symbol, "buyLmt": b.px(buy), "sellLmt": b.px(sell)}, "ts": b.ts}))
             return False
         if kind == "rpi":
             assert b is not None

@@ -1,0 +1,439 @@
+"""Run the benchmark suite and write ``benchmarks/RESULTS.md``: ``python benchmarks/run.py``.
+
+One command reproduces the file: it runs every ``benchmarks/bench_*.py`` under pytest-benchmark
+with JSON output, then the optional Node.js comparison (``benchmarks/node``, only when ``node`` and
+``bybit-api`` are installed), and renders the machine, the versions of bybitfast and of every peer,
+the exact commands, and per group the ratios against the group's baseline (the benchmark whose
+name contains ``baseline``) before the absolute times and the rounds/iterations behind them.
+
+``--quick`` shortens every measurement (a smoke run; its figures are noisier).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+NODE_DIR = HERE / "node"
+DEFAULT_OUTPUT = HERE / "RESULTS.md"
+
+# Distribution names whose versions RESULTS.md records (peers first compared against).
+PEERS = (
+    "bybitfast",
+    "pybit",
+    "ccxt",
+    "order-book",
+    "orjson",
+    "picows",
+    "aiohttp",
+    "uvloop",
+    "cryptography",
+    "Cython",
+    "pytest-benchmark",
+)
+
+
+# ---------------------------------------------------------------- machine and versions
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` first: lscpu often shortens it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def cpu_features() -> str:
+    """The CPU flags the native code dispatches on (SHA extensions, AVX2, AVX-512)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return " ".join(f for f in ("sha_ni", "avx2", "avx512f") if f in flags) or "none of sha_ni/avx2/avx512f"
+
+
+def machine_info() -> dict[str, str]:
+    """What the figures were measured on."""
+    info = {
+        "CPU": cpu_model(),
+        "CPU features": cpu_features(),
+        "cores": str(os.cpu_count() or "?"),
+        "Python": f"{platform.python_implementation()} {platform.python_version()}",
+        "OS": platform.platform(),
+    }
+    if hasattr(os, "getloadavg"):
+        info["load average at start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return info
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of bybitfast and every peer; ``not installed`` when absent."""
+    versions = {}
+    for name in PEERS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    node = node_versions()
+    versions["node"] = node.get("node", "not installed")
+    versions["bybit-api (npm)"] = node.get("bybit-api", "not installed")
+    return versions
+
+
+def node_versions() -> dict[str, str]:
+    """``node`` and ``bybit-api`` versions, whichever are present."""
+    out: dict[str, str] = {}
+    node = shutil.which("node")
+    if node:
+        try:
+            out["node"] = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    pkg = NODE_DIR / "node_modules" / "bybit-api" / "package.json"
+    if pkg.is_file():
+        out["bybit-api"] = json.loads(pkg.read_text()).get("version", "?")
+    return out
+
+
+# ---------------------------------------------------------------- running
+
+
+def pytest_command(json_path: Path, *, quick: bool, keyword: str | None, files: Sequence[str]) -> list[str]:
+    """The pytest-benchmark command line (kept whole so RESULTS.md can quote it)."""
+    targets = list(files) or [str(HERE.relative_to(ROOT))]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *targets,
+        "-p",
+        "no:cacheprovider",
+        "--benchmark-enable",
+        "--benchmark-only",
+        "--benchmark-sort=name",
+        f"--benchmark-json={json_path}",
+        "--timeout=1800",
+        "-q",
+    ]
+    if quick:
+        cmd += ["--benchmark-min-rounds=3", "--benchmark-max-time=0.05", "--benchmark-warmup=off"]
+    if keyword:
+        cmd += ["-k", keyword]
+    return cmd
+
+
+def run_pytest(cmd: list[str], env: dict[str, str]) -> int:
+    """Run pytest with its output streamed (it is the progress display)."""
+    print("+", shlex.join(display_command(cmd)), flush=True)
+    return subprocess.call(cmd, cwd=ROOT, env=env)
+
+
+def display_command(cmd: Sequence[str]) -> list[str]:
+    """The command as a reader would type it (``python`` for the interpreter, no temp paths)."""
+    shown = []
+    for part in cmd:
+        if part == sys.executable:
+            part = "python"
+        elif part.startswith("--benchmark-json="):
+            part = "--benchmark-json=<tmp>.json"
+        shown.append(part)
+    return shown
+
+
+def run_node(quick: bool) -> dict[str, Any] | None:
+    """The Node.js SDK measurement, or None (with the reason printed) when it cannot run."""
+    node = shutil.which("node")
+    if node is None:
+        print("node: not installed; skipping the Node SDK comparison", flush=True)
+        return None
+    if not (NODE_DIR / "node_modules" / "bybit-api").is_dir():
+        print("node: bybit-api not installed (npm install --prefix benchmarks/node); skipping", flush=True)
+        return None
+    cmd = [node, str(NODE_DIR / "bench.js")] + (["--quick"] if quick else [])
+    print("+", shlex.join(["node", "benchmarks/node/bench.js", *cmd[2:]]), flush=True)
+    try:
+        proc = subprocess.run(cmd, cwd=NODE_DIR, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        print("node: timed out; skipping", flush=True)
+        return None
+    if proc.returncode != 0:
+        print(f"node: failed ({proc.returncode}): {proc.stderr.strip()[-500:]}", flush=True)
+        return None
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        print("node: unreadable output; skipping", flush=True)
+        return None
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def fmt_time(seconds: float) -> str:
+    """A duration in the unit that keeps 3 significant digits readable."""
+    if seconds != seconds:  # nan
+        return "n/a"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def fmt_ratio(value: float, base: float) -> str:
+    """``0.12× (8.3× faster)``: time relative to the baseline, lower is better."""
+    if base <= 0 or value <= 0:
+        return "n/a"
+    ratio = value / base
+    if abs(ratio - 1.0) < 0.005:
+        return "1.00× (baseline)" if value == base else "1.00×"
+    trend = f"{1 / ratio:.3g}× faster" if ratio < 1 else f"{ratio:.3g}× slower"
+    return f"{ratio:.3g}× ({trend})"
+
+
+def fmt_extra(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def group_benchmarks(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Benchmarks per group, in the order their groups first appear; ungrouped ones by module."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for bench in data.get("benchmarks", []):
+        group = bench.get("group") or bench.get("fullname", "").split("::")[0]
+        groups.setdefault(group, []).append(bench)
+    return groups
+
+
+def baseline_of(benches: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The group's baseline: the benchmark whose name contains ``baseline`` (the first one)."""
+    for bench in benches:
+        if "baseline" in bench["name"].lower():
+            return bench
+    return None
+
+
+def render_group(name: str, benches: list[dict[str, Any]]) -> list[str]:
+    """Ratios first, absolute times second, then what was measured and how often."""
+    base = baseline_of(benches)
+    base_median = base["stats"]["median"] if base else 0.0
+    ordered = sorted(benches, key=lambda b: b["stats"]["median"])
+    lines = [f"### {name}", ""]
+    if base is None:
+        lines += ["_No baseline in this group: absolute figures only._", ""]
+    else:
+        lines += [f"Baseline: `{base['name']}`. Ratio = median time / baseline median (lower is better).", ""]
+    lines += [
+        "| benchmark | vs baseline | median | min | mean ± stddev | rounds × iterations |",
+        "|---|---|---|---|---|---|",
+    ]
+    for bench in ordered:
+        st = bench["stats"]
+        ratio = fmt_ratio(st["median"], base_median) if base else "—"
+        lines.append(
+            f"| `{bench['name']}` | {ratio} | {fmt_time(st['median'])} | {fmt_time(st['min'])} | "
+            f"{fmt_time(st['mean'])} ± {fmt_time(st['stddev'])} | {st['rounds']:,} × {st.get('iterations', 1):,} |"
+        )
+    extras = [(b["name"], b.get("extra_info") or {}) for b in ordered]
+    keys: list[str] = []
+    for _, extra in extras:
+        keys += [k for k in extra if k not in keys and k != "what"]
+    if keys:
+        lines += ["", "| benchmark | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for bname, extra in extras:
+            if any(k in extra for k in keys):
+                lines.append(f"| `{bname}` | " + " | ".join(fmt_extra(extra.get(k, "")) for k in keys) + " |")
+    descriptions = [(b["name"], doc) for b in ordered if (doc := describe(b))]
+    if descriptions and len({doc for _, doc in descriptions}) == 1 and len(descriptions) == len(ordered):
+        lines += ["", f"What was measured: {descriptions[0][1]}"]
+    elif descriptions:
+        lines += ["", "What was measured:", ""]
+        lines += [f"- `{bname}`: {doc}" for bname, doc in descriptions]
+    lines.append("")
+    return lines
+
+
+def describe(bench: dict[str, Any]) -> str:
+    """A benchmark's own description: ``extra_info['what']`` if it set one."""
+    return str((bench.get("extra_info") or {}).get("what", "") or "")
+
+
+def render_summary(groups: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """One line per group: the fastest non-baseline entry against the baseline."""
+    lines = [
+        "| group | fastest | vs baseline | baseline | baseline median |",
+        "|---|---|---|---|---|",
+    ]
+    for name, benches in groups.items():
+        base = baseline_of(benches)
+        others = [b for b in benches if b is not base]
+        if base is None or not others:
+            continue
+        best = min(others, key=lambda b: b["stats"]["median"])
+        lines.append(
+            f"| {name} | `{best['name']}` | {fmt_ratio(best['stats']['median'], base['stats']['median'])} | "
+            f"`{base['name']}` | {fmt_time(base['stats']['median'])} |"
+        )
+    return lines + [""]
+
+
+MEMORY_KEYS = ("bytes_per_level_rss", "rss_MiB", "bytes_per_level_traced", "rss_growth_bytes", "heap_blocks_growth", "traced_growth_bytes")
+
+
+def render_memory_summary(groups: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Memory figures (from ``extra_info``) of every benchmark that reports any, one row each."""
+    rows = []
+    for benches in groups.values():
+        for bench in benches:
+            extra = bench.get("extra_info") or {}
+            if any(k in extra for k in MEMORY_KEYS):
+                rows.append((bench["name"], extra))
+    if not rows:
+        return []
+    keys = [k for k in MEMORY_KEYS if any(k in extra for _, extra in rows)]
+    lines = ["Memory (figures, not timings; details under each group):", "",
+             "| benchmark | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for name, extra in rows:
+        lines.append(f"| `{name}` | " + " | ".join(fmt_extra(extra[k]) if k in extra else "" for k in keys) + " |")
+    return lines + [""]
+
+
+def render_node(node: dict[str, Any] | None, reason: str) -> list[str]:
+    lines = ["## Node.js SDK (bybit-api), another runtime", ""]
+    if node is None:
+        return lines + [f"_Not measured: {reason}._", ""]
+    lines += [
+        f"Measured in-process by `benchmarks/node/bench.js` under node {node.get('node', '?')} with "
+        f"bybit-api {node.get('bybit_api', '?')}: **a different runtime**, timed with `process.hrtime`, each "
+        "figure the median of its rounds. Compare per operation with the Python groups above, not as a ratio "
+        "measured in one process.",
+        "",
+        "| operation | per op (median) | min | rounds × iterations | what |",
+        "|---|---|---|---|---|",
+    ]
+    for r in node.get("results", []):
+        lines.append(
+            f"| `{r['name']}` | {fmt_time(r['median_ns'] * 1e-9)} | {fmt_time(r['min_ns'] * 1e-9)} | "
+            f"{r['rounds']:,} × {r['iterations']:,} | {r.get('what', '')} |"
+        )
+    return lines + [""]
+
+
+def render(
+    data: dict[str, Any],
+    *,
+    machine: dict[str, str],
+    versions: dict[str, str],
+    commands: list[str],
+    node: dict[str, Any] | None,
+    node_reason: str,
+    elapsed: float,
+    quick: bool,
+) -> str:
+    groups = group_benchmarks(data)
+    lines = [
+        "# bybitfast benchmark results",
+        "",
+        "Generated by `python benchmarks/run.py` (do not edit by hand: rerun it). Every ratio compares "
+        "two figures measured in the same run on the same machine; absolute times depend on the machine.",
+        "",
+    ]
+    if quick:
+        lines += ["**Quick run (`--quick`): shortened measurements, noisier figures.**", ""]
+    lines += ["## Machine", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in machine.items()]
+    lines += ["", "## Versions", "", "| package | version |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in versions.items()]
+    lines += ["", "## Command", "", "```sh", "python benchmarks/run.py" + (" --quick" if quick else ""), "```", ""]
+    lines += ["which ran:", "", "```sh", *commands, "```", "", f"Wall time: {elapsed:.0f} s.", ""]
+    lines += ["## Summary", "", *render_summary(groups), *render_memory_summary(groups)]
+    lines += ["## Groups", ""]
+    for name, benches in groups.items():
+        lines += render_group(name, benches)
+    lines += render_node(node, node_reason)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python benchmarks/run.py",
+        description="Run the bybitfast benchmark suite and write benchmarks/RESULTS.md.",
+    )
+    parser.add_argument("files", nargs="*", help="benchmark files to run (default: every benchmarks/bench_*.py)")
+    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the Markdown (default: %(default)s)")
+    parser.add_argument("--json", type=Path, default=None, help="also keep pytest-benchmark's JSON here")
+    parser.add_argument("-k", dest="keyword", default=None, help="pytest -k expression selecting benchmarks")
+    parser.add_argument("--quick", action="store_true", help="short measurements (smoke run, noisier figures)")
+    parser.add_argument("--no-node", action="store_true", help="skip the Node.js SDK comparison")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for f in args.files:
+        if not (ROOT / f).exists() and not Path(f).exists():
+            build_parser().error(f"no such benchmark file: {f}")
+    started = time.perf_counter()
+    machine = machine_info()
+    env = dict(os.environ)
+    if args.quick:
+        env["BYBITFAST_BENCH_QUICK"] = "1"  # benchmarks that size their own workload read this
+    with tempfile.TemporaryDirectory() as tmp:
+        json_path = args.json.resolve() if args.json else Path(tmp) / "benchmarks.json"
+        cmd = pytest_command(json_path, quick=args.quick, keyword=args.keyword, files=args.files)
+        rc = run_pytest(cmd, env)
+        if not json_path.is_file():
+            print(f"pytest exited {rc} without writing benchmark results", file=sys.stderr)
+            return rc or 1
+        data = json.loads(json_path.read_text())
+    commands = [shlex.join(display_command(cmd))]
+    if args.no_node:
+        node, reason = None, "skipped with --no-node"
+    else:
+        node = run_node(args.quick)
+        reason = "node or bybit-api not installed (`npm install --prefix benchmarks/node`)"
+        if node is not None:
+            commands.append("node benchmarks/node/bench.js" + (" --quick" if args.quick else ""))
+    text = render(
+        data,
+        machine=machine,
+        versions=package_versions(),
+        commands=commands,
+        node=node,
+        node_reason=reason,
+        elapsed=time.perf_counter() - started,
+        quick=args.quick,
+    )
+    args.output.write_text(text)
+    print(f"wrote {args.output} ({len(data.get('benchmarks', []))} benchmarks)", flush=True)
+    if rc not in (0, 5):
+        print(f"warning: pytest exited {rc}; some benchmarks failed (see above)", file=sys.stderr)
+    return 0 if rc in (0, 5) else rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
