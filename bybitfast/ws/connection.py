@@ -139,93 +139,142 @@ class ConnectBudget:
 DEFAULT_BUDGET = ConnectBudget()
 
 
-class _Listener(WSListener):
-    """picows callbacks for one socket; everything per frame stays in this class."""
+class PyFrameSink(WSListener):
+    """Pure-Python reference of ``bybitfast._wslisten.FrameSink`` (used when that is not built).
 
-    def __init__(self, conn: WsConnection) -> None:
-        self.conn = conn
-        self.deliver = conn._on_data if conn._on_data is not None else functools.partial(conn._on_message, conn)
-        self.ping_frame = conn._ping_frame
-        self.transport: WSTransport | None = None
-        self.frames = 0  # data frames received (stale-data watchdog)
-        self.awaiting_pong = False
-        self.ping_sent_at = 0.0
-        self.pongs = 0
-        self.stale = False
-        self.close_info: tuple[int, str] | None = None
-        self.fragments: bytearray | None = None
-        self.lost: asyncio.Future[None] = conn._loop.create_future()
+    Complete text/binary frames: pongs dropped (byte compare, small frames only), others counted
+    and passed as bytes to ``deliver``; errors of ``deliver`` go to ``report``. The rest of the
+    frames go to ``other_frame``.
+    """
 
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.transport = transport
+    def __init__(self) -> None:
+        self.deliver: Callable[[bytes], object] = lambda data: None
+        self.report: Callable[[BaseException], None] = lambda exc: None
+        self.frames = 0
+        self.pongs_seen = 0
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         msg_type = frame.msg_type
         if frame.fin and (msg_type is _TEXT or msg_type is _BINARY):
             data = frame.get_payload_as_bytes()
-        elif msg_type is _CLOSE:
-            self._on_close_frame(transport, frame)
-            return
-        elif msg_type is _TEXT or msg_type is _BINARY or msg_type is _CONTINUATION:
-            data = self._reassemble(frame)
-            if data is None:
+            if len(data) < _PONG_MAX_SIZE and (b'"op":"pong"' in data or b'"ret_msg":"pong"' in data):
+                self.pongs_seen += 1
+                self.pong_frame()
                 return
-        else:  # PING is auto-answered by picows; protocol PONGs are not Bybit's heartbeat
+            self.frames += 1
+            try:
+                self.deliver(data)
+            except Exception as exc:
+                self.report(exc)
             return
-        if len(data) < _PONG_MAX_SIZE and (b'"op":"pong"' in data or b'"ret_msg":"pong"' in data):
-            self._pong()  # a late pong, or one picows did not wait for: never passed on
-            return
-        self.frames += 1
-        try:
-            self.deliver(data)
-        except Exception as exc:  # a callback error never kills the stream
-            self.conn._report("on_message", exc)
-
-    def _reassemble(self, frame: WSFrame) -> bytes | None:
-        if frame.msg_type is not _CONTINUATION:
-            self.fragments = bytearray()
-        if self.fragments is None:  # continuation without a start: protocol noise, drop it
-            return None
-        self.fragments += frame.get_payload_as_bytes()
-        if not frame.fin:
-            return None
-        data = bytes(self.fragments)
-        self.fragments = None
-        return data
-
-    def _on_close_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        code = frame.get_close_code()
-        self.close_info = (int(code.value) if isinstance(code, WSCloseCode) else int(code), frame.get_close_reason())
-        transport.send_close(code if isinstance(code, WSCloseCode) else WSCloseCode.OK)
-        transport.disconnect()
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        if not self.lost.done():
-            self.lost.set_result(None)
-
-    # Heartbeat: picows' auto-ping timer calls these (PING_PERIODICALLY, no Python timer per frame).
-    def send_user_specific_ping(self, transport: WSTransport) -> None:
-        self.awaiting_pong = True
-        self.ping_sent_at = time.monotonic()
-        transport.send(_TEXT, self.ping_frame())
+        self.other_frame(transport, frame)
 
     def is_user_specific_pong(self, frame: WSFrame) -> bool:
-        # Called by picows for every frame while a pong is due; data frames never count.
-        if frame.payload_size >= _PONG_MAX_SIZE or frame.msg_type is not _TEXT:
-            return False
-        if is_pong(frame.get_payload_as_bytes()):
-            self._pong()
+        if frame.msg_type is _TEXT and frame.payload_size < _PONG_MAX_SIZE and is_pong(frame.get_payload_as_bytes()):
+            self.pongs_seen += 1
+            self.pong_frame()
             return True
         return False
 
-    def _pong(self) -> None:
-        if self.awaiting_pong:
-            self.conn.last_pong_rtt = time.monotonic() - self.ping_sent_at
-        self.awaiting_pong = False
-        self.pongs += 1
+    def pong_frame(self) -> None:
+        pass
 
-    def pong_overdue(self, pong_timeout: float) -> bool:
-        return self.awaiting_pong and time.monotonic() - self.ping_sent_at >= pong_timeout * 0.95
+    def other_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        pass
+
+
+try:  # the native sink (C on_ws_frame); built against the installed picows
+    from .._wslisten import FrameSink as _FrameSink
+
+    NATIVE_SINK = True
+except ImportError:  # pragma: no cover - not built, or picows changed its binary layout
+    _FrameSink = PyFrameSink  # type: ignore[misc,assignment]
+    NATIVE_SINK = False
+
+
+def _listener_class(native: bool) -> type:
+    base = _FrameSink if native else PyFrameSink
+
+    class _Listener(base):  # type: ignore[valid-type,misc]
+        """picows callbacks for one socket: the per-frame path is the sink's, the rest is here."""
+
+        def __init__(self, conn: WsConnection) -> None:
+            super().__init__()
+            self.conn = conn
+            self.deliver = conn._on_data if conn._on_data is not None else functools.partial(conn._on_message, conn)
+            self.report = functools.partial(conn._report, "on_message")  # a callback error never kills the stream
+            self.frames = 0  # data frames received (stale-data watchdog)
+            self.ping_frame = conn._ping_frame
+            self.transport: WSTransport | None = None
+            self.awaiting_pong = False
+            self.ping_sent_at = 0.0
+            self.pongs = 0
+            self.stale = False
+            self.close_info: tuple[int, str] | None = None
+            self.fragments: bytearray | None = None
+            self.lost: asyncio.Future[None] = conn._loop.create_future()
+
+        def on_ws_connected(self, transport: WSTransport) -> None:
+            self.transport = transport
+
+        def other_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+            msg_type = frame.msg_type
+            if msg_type is _CLOSE:
+                code = frame.get_close_code()
+                self.close_info = (int(code.value) if isinstance(code, WSCloseCode) else int(code), frame.get_close_reason())
+                transport.send_close(code if isinstance(code, WSCloseCode) else WSCloseCode.OK)
+                transport.disconnect()
+            elif msg_type is _TEXT or msg_type is _BINARY or msg_type is _CONTINUATION:
+                data = self._reassemble(frame)
+                if data is None:
+                    return
+                if is_pong(data):
+                    self.pong_frame()
+                    return
+                self.frames += 1
+                try:
+                    self.deliver(data)
+                except Exception as exc:
+                    self.report(exc)
+            # PING is answered by picows itself; protocol PONGs are not Bybit's heartbeat.
+
+        def _reassemble(self, frame: WSFrame) -> bytes | None:
+            if frame.msg_type is not _CONTINUATION:
+                self.fragments = bytearray()
+            if self.fragments is None:  # continuation without a start: protocol noise, drop it
+                return None
+            self.fragments += frame.get_payload_as_bytes()
+            if not frame.fin:
+                return None
+            data = bytes(self.fragments)
+            self.fragments = None
+            return data
+
+        def on_ws_disconnected(self, transport: WSTransport) -> None:
+            if not self.lost.done():
+                self.lost.set_result(None)
+
+        # Heartbeat: picows' auto-ping timer calls this (PING_PERIODICALLY, no Python timer per frame);
+        # the sink's is_user_specific_pong recognises the reply.
+        def send_user_specific_ping(self, transport: WSTransport) -> None:
+            self.awaiting_pong = True
+            self.ping_sent_at = time.monotonic()
+            transport.send(_TEXT, self.ping_frame())
+
+        def pong_frame(self) -> None:
+            if self.awaiting_pong:
+                self.conn.last_pong_rtt = time.monotonic() - self.ping_sent_at
+            self.awaiting_pong = False
+            self.pongs += 1
+
+        def pong_overdue(self, pong_timeout: float) -> bool:
+            return self.awaiting_pong and time.monotonic() - self.ping_sent_at >= pong_timeout * 0.95
+
+    return _Listener
+
+
+_Listener = _listener_class(NATIVE_SINK)
+_PyListener = _listener_class(False)
 
 
 class WsConnection:
@@ -256,12 +305,14 @@ class WsConnection:
         budget: ConnectBudget | None = None,
         connect_options: Mapping[str, Any] | None = None,
         on_data: Callable[[bytes], object] | None = None,
+        native: bool = True,
     ) -> None:
         """``stale_after``: drop and reconnect a socket that received no data frame for that long
         (detected within ``[stale_after, 2*stale_after]``; None = off; pongs do not count).
         ``connect_options`` go to ``picows.ws_connect`` (``extra_headers``, ``ssl_context``, ``proxy``...).
         ``on_data(frame)``: a one-argument alternative to ``on_message`` (e.g. a native router's
         ``dispatch``), one Python call less per frame. Exactly one of the two is required.
+        ``native=False`` uses the pure-Python frame sink even when the native one is built (tests).
         """
         if (on_message is None) == (on_data is None):
             raise ValueError("pass exactly one of on_message and on_data")
@@ -276,6 +327,7 @@ class WsConnection:
         self.host = urllib.parse.urlsplit(url).netloc
         self._on_message = on_message
         self._on_data = on_data
+        self._listener_cls = _Listener if native else _PyListener
         self._on_event = on_event
         self._on_connected = on_connected
         self._on_disconnected = on_disconnected
@@ -499,7 +551,7 @@ class WsConnection:
         try:
             transport, listener = await asyncio.wait_for(
                 ws_connect(
-                    lambda: _Listener(self),
+                    lambda: self._listener_cls(self),
                     self.url,
                     disconnect_on_exception=False,
                     websocket_handshake_timeout=self.connect_timeout,
@@ -516,7 +568,7 @@ class WsConnection:
             self._report("connect", err)
             self._fail_waiters(err)
             return False, 0.0, err
-        assert isinstance(listener, _Listener)
+        assert isinstance(listener, self._listener_cls)
         self._transport = transport
         self._listener = listener
         self.generation += 1
