@@ -19,10 +19,11 @@ class _Sink:
         pass
 
 
-def _market() -> Market:
+def _market(*topics: str) -> Market:
     m = Market(seed=1, interval=0, symbols={"linear": ["BTCUSDT"]})
     hub = Hub(m, Faults())
-    hub.add(_Sink(), hub.resolve("linear", "orderbook.50.BTCUSDT"))  # type: ignore[arg-type]
+    for name in topics or ("orderbook.50.BTCUSDT",):
+        hub.add(_Sink(), hub.resolve("linear", name))  # type: ignore[arg-type]
     return m
 
 
@@ -40,3 +41,22 @@ def test_market_step_with_l50_subscriber(benchmark):
 def test_market_step_all_symbols_unwatched(benchmark):
     m = Market(seed=1, interval=0)
     benchmark(m.step)
+
+
+def test_market_step_with_l50_ticker_trade_subscribers(benchmark):
+    m = _market("orderbook.50.BTCUSDT", "tickers.BTCUSDT", "publicTrade.BTCUSDT")
+    benchmark(m.step)
+
+
+def test_market_step_with_full_book_and_other_topics(benchmark):
+    """orderbook.full (a delta every 4th step) + allLiquidation + insurance + priceLimit subscribers."""
+    m = _market("orderbook.full.BTCUSDT", "allLiquidation.BTCUSDT", "insurance.USDT", "priceLimit.BTCUSDT")
+    benchmark(m.step)
+
+
+def test_rest_full_orderbook_snapshot(benchmark):
+    """Building the REST full_orderbook view between two pushes (about 2 x 1200 levels)."""
+    m = _market("orderbook.full.BTCUSDT")
+    m.step(6)  # between two 200 ms pushes: the view reverts the pending changes
+    b = m.book("linear", "BTCUSDT")
+    benchmark(b.full_levels)

@@ -19,12 +19,14 @@ import calendar
 import math
 import random
 import time
-import uuid
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from math import exp as _exp
+from math import log as _log
+from random import NV_MAGICCONST as _NV_MAGICCONST
 from typing import Any
 
 CATEGORIES: tuple[str, ...] = ("spot", "linear", "inverse", "option")
@@ -39,6 +41,7 @@ BOOK_DEPTHS: dict[str, tuple[int, ...]] = {
 REST_DEPTH: dict[str, int] = {"spot": 1000, "linear": 1000, "inverse": 1000, "option": 25}
 RPI_DEPTH = 50
 KLINE_INTERVALS: tuple[str, ...] = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M")
+_ALL_KLINES: frozenset[str] = frozenset(KLINE_INTERVALS)  # kline_dirty after a trade (shared, never mutated)
 _MIN = 60_000
 _DAY = 86_400_000
 _WEEK_OFFSET = 4 * _DAY  # 1970-01-01 was a Thursday; Bybit weeks start on Monday
@@ -208,6 +211,24 @@ def black_scholes(spot: float, strike: float, years: float, vol: float, call: bo
     return {"price": price, "delta": delta, "gamma": gamma, "vega": vega, "theta": theta}
 
 
+class _FormatCache(dict):
+    """Integer units -> exchange string, formatted on first use (bounded)."""
+
+    __slots__ = ("unit", "decimals", "strip")
+
+    def __init__(self, unit: int, decimals: int, strip: bool) -> None:
+        super().__init__()
+        self.unit = unit
+        self.decimals = decimals
+        self.strip = strip
+
+    def __missing__(self, n: int) -> str:
+        if len(self) > 200_000:
+            self.clear()
+        s = self[n] = fmt_units(n * self.unit, self.decimals, self.strip)
+        return s
+
+
 # --------------------------------------------------------------------------- book side
 class Side:
     """One side of a book as integer keys: ask key = ticks, bid key = -ticks (best = smallest key)."""
@@ -281,15 +302,33 @@ class Candle:
         self.turnover = 0
 
 
-@dataclass
+def uuid4_str(n: int) -> str:
+    """``str(uuid.UUID(int=n, version=4))`` without building the UUID object (hot path)."""
+    n = (n & ~(0xC000 << 48) | 0x8000 << 48) & ~(0xF000 << 64) | 4 << 76
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class Trade:
-    time: int
-    ticks: int
-    lots: int
-    side: str  # taker side
-    exec_id: str
-    seq: int
-    direction: str  # tick direction vs the previous trade: PlusTick / ZeroPlusTick / MinusTick / ZeroMinusTick
+    """One public trade. A derivative's exec id (a UUID) is formatted only when someone reads it."""
+
+    __slots__ = ("time", "ticks", "lots", "side", "_exec_id", "seq", "direction")
+
+    def __init__(self, time: int, ticks: int, lots: int, side: str, exec_id: str | int, seq: int, direction: str) -> None:
+        self.time = time
+        self.ticks = ticks
+        self.lots = lots
+        self.side = side  # taker side
+        self._exec_id = exec_id  # str, or the 128 random bits of a UUID4
+        self.seq = seq
+        self.direction = direction  # vs the previous trade: PlusTick / ZeroPlusTick / MinusTick / ZeroMinusTick
+
+    @property
+    def exec_id(self) -> str:
+        e = self._exec_id
+        if type(e) is int:
+            e = self._exec_id = uuid4_str(e)
+        return e  # type: ignore[return-value]
 
 
 class Liquidation:
@@ -325,8 +364,9 @@ class Book:
         self.underlying = underlying
         # options have thin books; the others keep more than the deepest window (1000)
         self.min_levels, self.max_levels = (100, 140) if spec.category == "option" else (FULL_BOOK_MIN, FULL_BOOK_MAX)
-        self._px_cache: dict[int, str] = {}
-        self._qty_cache: dict[int, str] = {}
+        self._px_cache = _FormatCache(self.tick_units, self.pdec, self.strip)  # ticks -> price string
+        self._qty_cache = _FormatCache(self.step_units, self.qdec, self.strip)  # lots -> size string
+        self._fixed_cache = _FormatCache(1, self.pdec, False)  # 10**-pdec units -> "123.40" (mark, index)
         self.bids = Side(-1)
         self.asks = Side(1)
         # sequence state
@@ -392,17 +432,28 @@ class Book:
         self.total_volume = rng.randrange(1000, 100000)
         # klines: live candles per interval, from the moment the market started
         self.started_ms = now_ms
-        self.candles: dict[str, Candle] = {iv: Candle(iv, candle_start(iv, now_ms), self.last_ticks) for iv in KLINE_INTERVALS}
+        self._candles: dict[str, Candle] = {iv: Candle(iv, candle_start(iv, now_ms), self.last_ticks) for iv in KLINE_INTERVALS}
+        self._roll_at = min(c.end for c in self._candles.values())  # earliest candle end
+        # Trades since the candles were last updated, as one aggregate [high, low, close, volume,
+        # turnover]: 13 candles are brought up to date when read or rolled, not on every trade.
+        self._kline_pending: list[int] | None = None
         self.closed: dict[str, deque[Candle]] = {iv: deque(maxlen=1000) for iv in KLINE_INTERVALS}
-        self.kline_dirty: set[str] = set()
+        self.kline_dirty: set[str] | frozenset[str] = set()
         self.kline_closed_now: dict[str, Candle] = {}
 
     # ---- construction and random sizes ------------------------------------------
     def _lots(self, depth_index: int = 0) -> int:
-        rng = self.rng
-        x = rng.lognormvariate(0.0, 1.1) * self.typical_lots * (1.0 + depth_index / 300.0)
-        if rng.random() < 0.15:  # retail-sized dust
-            x = rng.randint(1, max(1, self.typical_lots // 20))
+        random = self.rng.random
+        # rng.lognormvariate(0.0, 1.1), inlined: exp of Kinderman-Monahan normalvariate (random.py)
+        while True:
+            u1 = random()
+            u2 = 1.0 - random()
+            z = _NV_MAGICCONST * (u1 - 0.5) / u2
+            if z * z / 4.0 <= -_log(u2):
+                break
+        x = _exp(0.0 + z * 1.1) * self.typical_lots * (1.0 + depth_index / 300.0)
+        if random() < 0.15:  # retail-sized dust
+            x = self.rng.randint(1, max(1, self.typical_lots // 20))
         return max(1, int(x))
 
     def _build(self, mid_ticks: int) -> None:
@@ -432,20 +483,10 @@ class Book:
         return (b + a) * self.tick_units / 2 / 10**self.pdec
 
     def px(self, ticks: int) -> str:
-        s = self._px_cache.get(ticks)
-        if s is None:
-            if len(self._px_cache) > 200_000:
-                self._px_cache.clear()
-            s = self._px_cache[ticks] = fmt_units(ticks * self.tick_units, self.pdec, self.strip)
-        return s
+        return self._px_cache[ticks]
 
     def qty(self, lots: int) -> str:
-        s = self._qty_cache.get(lots)
-        if s is None:
-            if len(self._qty_cache) > 200_000:
-                self._qty_cache.clear()
-            s = self._qty_cache[lots] = fmt_units(lots * self.step_units, self.qdec, self.strip)
-        return s
+        return self._qty_cache[lots]
 
     def px_decimal(self, ticks: int) -> Decimal:
         return Decimal(ticks * self.tick_units).scaleb(-self.pdec)
@@ -455,15 +496,15 @@ class Book:
 
     def levels(self, limit: int) -> tuple[list[list[str]], list[list[str]]]:
         """Top ``limit`` levels per side as exchange strings (bids descending, asks ascending)."""
-        px, qty = self.px, self.qty
-        bs, as_ = self.bids, self.asks
-        b = [[px(-k), qty(bs.size[k])] for k in bs.keys[:limit]]
-        a = [[px(k), qty(as_.size[k])] for k in as_.keys[:limit]]
+        px, qty = self._px_cache, self._qty_cache
+        bsize, asize = self.bids.size, self.asks.size
+        b = [[px[-k], qty[bsize[k]]] for k in self.bids.keys[:limit]]
+        a = [[px[k], qty[asize[k]]] for k in self.asks.keys[:limit]]
         return b, a
 
     def format_delta(self, changes: list[tuple[int, int]], sign: int) -> list[list[str]]:
-        px, qty = self.px, self.qty
-        return [[px(k * sign), qty(v) if v else "0"] for k, v in changes]
+        px, qty = self._px_cache, self._qty_cache
+        return [[px[k * sign], qty[v] if v else "0"] for k, v in changes]
 
     def years_to_expiry(self, now_ms: int) -> float:
         return max(0.0, (self.spec.expiry_ms - now_ms) / (365.0 * _DAY))
@@ -472,10 +513,7 @@ class Book:
     def _trade(self, ticks: int, lots: int, taker: str, now: int) -> None:
         self.trade_seq += 1
         self.exec_id += 1
-        if self.category == "spot":
-            exec_id = str(self.exec_id)
-        else:
-            exec_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        exec_id: str | int = str(self.exec_id) if self.category == "spot" else self.rng.getrandbits(128)
         prev = self._dir_ticks
         if ticks > prev:
             d = "PlusTick"
@@ -489,44 +527,77 @@ class Book:
     def step(self, now: int, step_no: int) -> None:
         """One step of the random walk; afterwards ``deltas`` holds each watched depth's window delta."""
         rng = self.rng
+        getrandbits = rng.getrandbits
         bids, asks = self.bids, self.asks
-        bids.changed = {}
-        asks.changed = {}
+        bchanged: dict[int, int] = {}
+        achanged: dict[int, int] = {}
+        bids.changed = bchanged
+        asks.changed = achanged
+        bkeys, akeys, bsize, asize = bids.keys, asks.keys, bids.size, asks.size
         watched = self.watched
-        old_bounds = {d: (bids.bound(d), asks.bound(d)) for d in watched}
-        old_top = (bids.keys[0], bids.size[bids.keys[0]], asks.keys[0], asks.size[asks.keys[0]])
+        old_bounds = {d: (bids.bound(d), asks.bound(d)) for d in watched} if watched else None
+        bb, ba = bkeys[0], akeys[0]
+        old_top = (bb, bsize[bb], ba, asize[ba])
         n_before = len(self.step_trades)  # trades recorded by the engine since the last publish
         r = rng.random()
         # Weak mean reversion keeps very long benchmark runs near the initial price.
-        bb, ba = self.best_ticks()
-        pull = max(-0.08, min(0.08, (self.initial_ticks - bb) / (self.initial_ticks * 0.02 + 50) * 0.08))
+        initial = self.initial_ticks
+        pull = max(-0.08, min(0.08, (initial + bb) / (initial * 0.02 + 50) * 0.08))  # bb is -best bid
         if r < 0.2 + pull:
             self._move_up(1 if rng.random() < 0.85 else rng.randint(2, 4), now)
         elif r < 0.4:
             self._move_down(1 if rng.random() < 0.85 else rng.randint(2, 4), now)
         elif r < 0.55:
             self._small_trade(now)
-        for _ in range(rng.randint(1, 5)):
-            self._noise()
+        # rng.randint(a, b) is a + _randbelow(b - a + 1): getrandbits(k) until below; the same draws, inlined
+        n = getrandbits(3)
+        while n >= 5:
+            n = getrandbits(3)
+        noise = self._noise
+        for _ in range(n + 1):
+            noise()
         self._fill_spread()
         self._refill(bids)
         self._refill(asks)
         # bookkeeping
         self.ts = now
-        self.cts = now - rng.randint(1, 40)
-        self.seq += rng.randint(1, 60)
-        top = (bids.keys[0], bids.size[bids.keys[0]], asks.keys[0], asks.size[asks.keys[0]])
-        if top != old_top:
+        n = getrandbits(6)
+        while n >= 40:
+            n = getrandbits(6)
+        self.cts = now - 1 - n
+        n = getrandbits(6)
+        while n >= 60:
+            n = getrandbits(6)
+        self.seq += 1 + n
+        bb, ba = bkeys[0], akeys[0]
+        if (bb, bsize[bb], ba, asize[ba]) != old_top:
             self.l1_changed_at = step_no
-        changed_any = bool(bids.changed or asks.changed)
+        changed_any = bool(bchanged or achanged)
         if changed_any and self.has_full:
             pb, pa = self.full_pending
-            for key, old in bids.changed.items():
-                if key not in pb:
-                    pb[key] = old
-            for key, old in asks.changed.items():
-                if key not in pa:
-                    pa[key] = old
+            if pb:
+                for key, old in bchanged.items():
+                    if key not in pb:
+                        pb[key] = old
+            else:
+                pb.update(bchanged)
+            if pa:
+                for key, old in achanged.items():
+                    if key not in pa:
+                        pa[key] = old
+            else:
+                pa.update(achanged)
+        if not watched:
+            if changed_any:
+                u = self.u
+                for d in self.depths:
+                    u[d] += 1  # nobody sees this depth: any increasing u will do
+            if self.deltas:
+                self.deltas = {}
+            if len(self.step_trades) > n_before:
+                self._after_trades(self.step_trades[n_before:])
+            return
+        assert old_bounds is not None
         deltas = self.deltas = {}
         for d in self.depths:
             if d in watched:
@@ -593,7 +664,7 @@ class Book:
         if rng.random() < 0.12:
             i = rng.randrange(n)  # somewhere deep: exercises the L200 / L1000 windows
         else:
-            i = min(n - 1, int(rng.expovariate(1 / 6.0)))
+            i = min(n - 1, int(-_log(1.0 - rng.random()) / (1 / 6.0)))  # rng.expovariate(1 / 6.0), inlined
         key = keys[i]
         r = rng.random()
         if r < 0.55:
@@ -645,12 +716,32 @@ class Book:
         if lo < self.low24h_ticks:
             self.low24h_ticks = lo
         now = trades[-1].time
-        for iv in KLINE_INTERVALS:
-            c = self.candles[iv]
-            if now >= c.end:
-                self.closed[iv].append(c)
-                self.kline_closed_now[iv] = c
-                c = self.candles[iv] = Candle(iv, candle_start(iv, now), c.close)
+        if now >= self._roll_at:
+            self._roll(now)
+        kp = self._kline_pending
+        if kp is None:
+            self._kline_pending = [hi, lo, last, vol, turn]
+        else:
+            if hi > kp[0]:
+                kp[0] = hi
+            if lo < kp[1]:
+                kp[1] = lo
+            kp[2] = last
+            kp[3] += vol
+            kp[4] += turn
+        self.kline_dirty = _ALL_KLINES
+
+    @property
+    def candles(self) -> dict[str, Candle]:
+        """The live candle of every interval (up to date)."""
+        if self._kline_pending is not None:
+            self._apply_kline_pending()
+        return self._candles
+
+    def _apply_kline_pending(self) -> None:
+        hi, lo, last, vol, turn = self._kline_pending  # type: ignore[misc]
+        self._kline_pending = None
+        for c in self._candles.values():
             if hi > c.high:
                 c.high = hi
             if lo < c.low:
@@ -658,17 +749,28 @@ class Book:
             c.close = last
             c.volume += vol
             c.turnover += turn
-        self.kline_dirty.update(KLINE_INTERVALS)
 
-    def roll_candles(self, now: int) -> None:
-        """Close candles whose time is over even when nothing traded."""
-        for iv in KLINE_INTERVALS:
-            c = self.candles[iv]
+    def _roll(self, now: int) -> list[str]:
+        """Close every candle whose time is over; the next one opens at its close."""
+        if self._kline_pending is not None:
+            self._apply_kline_pending()
+        rolled = []
+        candles = self._candles
+        for iv, c in candles.items():
             if now >= c.end:
                 self.closed[iv].append(c)
                 self.kline_closed_now[iv] = c
-                self.candles[iv] = Candle(iv, candle_start(iv, now), c.close)
-                self.kline_dirty.add(iv)
+                candles[iv] = Candle(iv, candle_start(iv, now), c.close)
+                rolled.append(iv)
+        self._roll_at = min(c.end for c in candles.values())
+        return rolled
+
+    def roll_candles(self, now: int) -> None:
+        """Close candles whose time is over even when nothing traded."""
+        if now >= self._roll_at:
+            rolled = self._roll(now)
+            if self.kline_dirty is not _ALL_KLINES:
+                self.kline_dirty.update(rolled)  # type: ignore[union-attr]
 
     def record_trade(self, ticks: int, lots: int, taker_side: str, now: int) -> None:
         """An engine trade: stats now, published with the next publish round."""
@@ -677,11 +779,15 @@ class Book:
 
     def end_round(self) -> None:
         """After the sockets have published a step: forget what they pushed."""
-        self.step_trades = []
-        self.kline_dirty = set()
-        self.kline_closed_now = {}
+        if self.step_trades:
+            self.step_trades = []
+        if self.kline_dirty:
+            self.kline_dirty = set()
+        if self.kline_closed_now:
+            self.kline_closed_now = {}
         self.full_delta = None
-        self.liq_batch = []
+        if self.liq_batch:
+            self.liq_batch = []
         self.insurance_pushed = False
 
     # ---- full book (orderbook.full / REST full_orderbook) ----------------------------------
@@ -720,20 +826,23 @@ class Book:
     def full_levels(self, limit: int = FULL_BOOK_REST_LIMIT) -> tuple[list[list[str]], list[list[str]]]:
         """The book as of the last full-book push (``full_u``): what REST ``full_orderbook`` returns."""
         out = []
-        px, qty = self.px, self.qty
+        px, qty = self._px_cache, self._qty_cache
         for side, pending in ((self.bids, self.full_pending[0]), (self.asks, self.full_pending[1])):
             size = side.size
-            if pending:
-                at_push = {k: size[k] for k in side.keys}
+            keys = side.keys
+            if pending:  # revert this period's few changes on a copy of the sorted keys
+                keys = list(keys)
+                size = dict(size)
                 for k, old in pending.items():
                     if old:
-                        at_push[k] = old
-                    else:
-                        at_push.pop(k, None)
-                items = sorted(at_push.items())[:limit]
-            else:
-                items = [(k, size[k]) for k in side.keys[:limit]]
-            out.append([[px(k * side.sign), qty(n)] for k, n in items])
+                        if k not in size:
+                            insort(keys, k)
+                        size[k] = old
+                    elif k in size:
+                        del keys[bisect_left(keys, k)]
+                        del size[k]
+            sign = side.sign
+            out.append([[px[k * sign], qty[size[k]]] for k in keys[:limit]])
         return out[0], out[1]
 
     # ---- liquidations, insurance pool, price limits -------------------------------------------
@@ -767,10 +876,13 @@ class Book:
 
     # ---- tickers and klines (exchange strings) ------------------------------------------
     def _pct(self, now_ticks: int, then_ticks: int, places: int) -> str:
+        """(now - then) / then at ``places`` decimals, rounded half-even (as Decimal.quantize did)."""
         if then_ticks <= 0:
             return "0"
-        q = (Decimal(now_ticks - then_ticks) / Decimal(then_ticks)).quantize(Decimal(1).scaleb(-places))
-        return fmt_units(int(q.scaleb(places)), places, self.category == "spot")
+        q, r = divmod((now_ticks - then_ticks) * 10**places, then_ticks)  # floor
+        if 2 * r > then_ticks or (2 * r == then_ticks and q & 1):
+            q += 1
+        return fmt_units(q, places, self.category == "spot")
 
     def _amount(self, units: int, decimals: int, places: int) -> str:
         """Volume/turnover: integer ``units`` at ``decimals``, shown with ``places`` decimals."""
@@ -820,6 +932,7 @@ class Book:
         if cat in ("linear", "inverse"):
             mark_units = self.mark_ticks() * self.tick_units
             idx = self.index_units()
+            fixed = self._fixed_cache
             oi = self.open_interest
             if cat == "linear":
                 oi_value = oi * mark_units // 10**self.qdec  # quote units at pdec
@@ -834,8 +947,8 @@ class Book:
                 return {
                     "symbol": self.symbol,
                     "lastPrice": last,
-                    "indexPrice": fmt_units(idx, self.pdec, False),
-                    "markPrice": fmt_units(mark_units, self.pdec, False),
+                    "indexPrice": fixed[idx],
+                    "markPrice": fixed[mark_units],
                     "prevPrice24h": px(self.prev24h_ticks),
                     "price24hPcnt": self._pct(self.last_ticks, self.prev24h_ticks, 6),
                     "highPrice24h": px(self.high24h_ticks),
@@ -872,8 +985,8 @@ class Book:
                 "highPrice24h": px(self.high24h_ticks),
                 "lowPrice24h": px(self.low24h_ticks),
                 "prevPrice1h": px(self.prev1h_ticks),
-                "markPrice": fmt_units(mark_units, self.pdec, False),
-                "indexPrice": fmt_units(idx, self.pdec, False),
+                "markPrice": fixed[mark_units],
+                "indexPrice": fixed[idx],
                 "openInterest": qty(oi // self.step_units) if cat == "linear" else str(oi),
                 "openInterestValue": oi_value_s,
                 "turnover24h": turnover,

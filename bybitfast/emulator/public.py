@@ -237,7 +237,7 @@ class Hub:
         if kind == "book" or kind == "l1":
             assert b is not None
             d = t.depth
-            if faults.take_reset(t.name):
+            if faults.resets and faults.take_reset(t.name):
                 b.u[d] = 1  # service restart: the topic's u starts again at 1, delivered as a snapshot
                 bl, al = b.levels(d)
                 out.append(self.book_frame(t, "snapshot", bl, al, 1))
@@ -252,7 +252,7 @@ class Hub:
                     t.last_push_step = step_no
                 return False
             if delta is not None:
-                if faults.take_gap(t.name):
+                if faults.gaps and faults.take_gap(t.name):
                     return False  # withheld: u has advanced, the client sees a gap
                 out.append(self.book_frame(t, "delta", b.format_delta(delta[0], -1), b.format_delta(delta[1], 1), b.u[d]))
             return False
@@ -292,12 +292,12 @@ class Hub:
             return False
         if kind == "full":
             assert b is not None
-            if faults.take_reset(t.name):
+            if faults.resets and faults.take_reset(t.name):
                 out.append(self.full_frame(t, b.full_restart(), 1))
                 return True
             fd = b.full_delta
             if fd is not None:
-                if faults.take_gap(t.name):
+                if faults.gaps and faults.take_gap(t.name):
                     return False  # withheld: u has advanced, the client sees a gap
                 out.append(self.full_frame(t, fd, b.full_u))
             return False
