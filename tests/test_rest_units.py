@@ -10,7 +10,8 @@ from multidict import CIMultiDict
 from bybitfast import RestClientV5
 from bybitfast.errors import BybitAPIError, BybitHTTPError, ConfigurationError, InvalidParameterError
 from bybitfast.rest import client as client_mod
-from bybitfast.rest.ratelimit import RateLimit, RateLimits, parse_rate_limit
+from bybitfast.ratelimit import RateLimit, parse_rate_limit
+from bybitfast.rest.ratelimit import RateLimits
 from bybitfast.rest.timesync import TimeSync, estimate
 
 # PROTOCOL.md §2.5 golden vectors.

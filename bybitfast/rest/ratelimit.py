@@ -1,9 +1,6 @@
-"""Per-endpoint rate-limit state from the X-Bapi-Limit* response headers (PROTOCOL §3.4).
+"""Per-endpoint rate-limit state of the REST client and its optional client-side hold.
 
-Bybit limits each UID per endpoint over a rolling second and reports, on every answer,
-``X-Bapi-Limit`` (the limit), ``X-Bapi-Limit-Status`` (remaining) and
-``X-Bapi-Limit-Reset-Timestamp`` (ms when it resets if exceeded, otherwise about now). The triple is
-used only when all three parse as integers; missing or malformed headers leave the state alone.
+Missing or malformed ``X-Bapi-Limit*`` headers leave the state alone (see ``bybitfast.ratelimit``).
 """
 
 from __future__ import annotations
@@ -11,30 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
 
-LIMIT = "X-Bapi-Limit"
-STATUS = "X-Bapi-Limit-Status"
-RESET = "X-Bapi-Limit-Reset-Timestamp"
-
-
-class RateLimit(NamedTuple):
-    """One endpoint's limit as last reported: ``{limit, remaining, reset_at_ms}``."""
-
-    limit: int
-    remaining: int
-    reset_at_ms: int
-
-
-def parse_rate_limit(headers: Mapping[str, str]) -> RateLimit | None:
-    """The triple from response headers (case-insensitive mapping), or None unless all three are ints."""
-    remaining = headers.get(STATUS)
-    if remaining is None:
-        return None
-    try:
-        return RateLimit(int(headers[LIMIT]), int(remaining), int(headers[RESET]))
-    except (KeyError, ValueError, TypeError):
-        return None
+from ..ratelimit import RateLimit, parse_rate_limit
 
 
 def _wall_ms() -> int:

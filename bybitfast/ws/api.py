@@ -40,7 +40,7 @@ from ..errors import (
     InvalidParameterError,
     RequestTimeoutError,
 )
-from ..rest.ratelimit import RateLimit  # one RateLimit type for REST and the trade socket
+from ..ratelimit import RateLimit, parse_rate_limit
 from .connection import ReconnectPolicy, WsConnection
 
 __all__ = ["BATCH_LIMITS", "RateLimit", "RateLimitsByOp", "WebsocketAPIClient", "WsApiResponse", "check_batch", "parse_rate_limit"]
@@ -54,32 +54,6 @@ MAX_REQ_ID_LEN: Final = 36  # documented reqId limit
 # Orders per batch request by category (PROTOCOL.md §6); spread has no trade-socket batch ops.
 BATCH_LIMITS: Final[Mapping[str, int]] = {"linear": 20, "inverse": 20, "option": 20, "spot": 10}
 BATCH_OPS: Final = frozenset({"order.create-batch", "order.amend-batch", "order.cancel-batch"})
-
-
-def parse_rate_limit(header: Mapping[str, Any] | None) -> RateLimit | None:
-    """``X-Bapi-Limit``, ``-Status``, ``-Reset-Timestamp`` from a reply header (any key case).
-
-    None unless all three are present and parse as ints (PROTOCOL.md §3.4).
-    """
-    if not header:
-        return None
-    # Observed casing first (one dict probe each); a case-insensitive scan only when it differs.
-    limit = header.get("X-Bapi-Limit")
-    remaining = header.get("X-Bapi-Limit-Status")
-    reset = header.get("X-Bapi-Limit-Reset-Timestamp")
-    if limit is None or remaining is None or reset is None:
-        for key, value in header.items():
-            name = key.lower() if isinstance(key, str) else ""
-            if name == "x-bapi-limit":
-                limit = value
-            elif name == "x-bapi-limit-status":
-                remaining = value
-            elif name == "x-bapi-limit-reset-timestamp":
-                reset = value
-    try:
-        return RateLimit(int(limit), int(remaining), int(reset))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
 
 
 class WsApiResponse(dict):
