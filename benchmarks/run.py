@@ -350,6 +350,7 @@ def render(
     node_reason: str,
     elapsed: float,
     quick: bool,
+    invocation: str = "python benchmarks/run.py",
 ) -> str:
     groups = group_benchmarks(data)
     lines = [
@@ -365,7 +366,7 @@ def render(
     lines += [f"| {k} | {v} |" for k, v in machine.items()]
     lines += ["", "## Versions", "", "| package | version |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in versions.items()]
-    lines += ["", "## Command", "", "```sh", "python benchmarks/run.py" + (" --quick" if quick else ""), "```", ""]
+    lines += ["", "## Command", "", "```sh", invocation, "```", ""]
     lines += ["which ran:", "", "```sh", *commands, "```", "", f"Wall time: {elapsed:.0f} s.", ""]
     lines += ["## Summary", "", *render_summary(groups), *render_memory_summary(groups)]
     lines += ["## Groups", ""]
@@ -393,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     for f in args.files:
         if not (ROOT / f).exists() and not Path(f).exists():
@@ -427,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         node_reason=reason,
         elapsed=time.perf_counter() - started,
         quick=args.quick,
+        invocation=shlex.join(["python", "benchmarks/run.py", *argv]),
     )
     args.output.write_text(text)
     print(f"wrote {args.output} ({len(data.get('benchmarks', []))} benchmarks)", flush=True)

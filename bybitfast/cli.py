@@ -176,7 +176,8 @@ def _demo_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--duration", type=_positive_float, default=10.0, metavar="SECONDS", help="how long to run (default 10)")
     p.add_argument("--symbol", default="BTCUSDT", help="instrument (default BTCUSDT)")
-    p.add_argument("--category", default="linear", choices=("spot", "linear", "inverse"), help="default linear")
+    # inverse is left out: its PnL is in the base coin, which this small maker does not model
+    p.add_argument("--category", default="linear", choices=("spot", "linear"), help="default linear")
 
 
 def _demo_run(args: argparse.Namespace) -> int:

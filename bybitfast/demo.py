@@ -43,6 +43,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
+def order_qty(lot: dict[str, str], price: Decimal) -> Decimal:
+    """The smallest order size the instrument accepts at ``price`` (min qty, and min value +10 %)."""
+    step = Decimal(lot.get("qtyStep") or lot.get("basePrecision") or lot["minOrderQty"])
+    qty = Decimal(lot["minOrderQty"])
+    min_value = lot.get("minOrderAmt") or lot.get("minNotionalValue")
+    if min_value and price > 0:
+        needed = Decimal(min_value) * Decimal("1.1") / price
+        qty = max(qty, (needed / step).to_integral_value(rounding="ROUND_CEILING") * step)
+    return qty
+
+
 def fmt_us(seconds: float) -> str:
     if seconds != seconds:
         return "n/a"
@@ -72,6 +83,7 @@ class Stats:
     mid: float = math.nan
     best_bid: float = math.nan
     best_ask: float = math.nan
+    quote_coin: str = "USDT"
 
     def pnl(self) -> float:
         """Realised plus marked-to-mid PnL, net of fees (quote currency)."""
@@ -97,7 +109,7 @@ class Stats:
             f"orders placed {self.placed}  amended {self.amended}  filled {self.filled_orders}  fills {self.fills}  "
             f"round trip p50 {fmt_us(percentile(rt, 0.5))}  p90 {fmt_us(percentile(rt, 0.9))}  "
             f"p99 {fmt_us(percentile(rt, 0.99))}",
-            f"pnl    {self.pnl():+,.4f} USDT  position {self.position}  fees {self.fees}",
+            f"pnl    {self.pnl():+,.4f} {self.quote_coin}  position {self.position}  fees {self.fees}",
         ]
 
     def summary(self, elapsed: float) -> dict[str, Any]:
@@ -123,6 +135,7 @@ class Stats:
             "position": str(self.position),
             "fees": str(self.fees),
             "pnl": round(self.pnl(), 6),
+            "pnl_currency": self.quote_coin,
         }
 
 
@@ -162,12 +175,12 @@ class MarketMaker:
     """
 
     def __init__(self, trade: WebsocketAPIClient, stats: Stats, *, category: str, symbol: str,
-                 qty: str, tick: Decimal, max_position: Decimal) -> None:
+                 qty: Decimal, tick: Decimal, max_position: Decimal) -> None:
         self.trade = trade
         self.stats = stats
         self.category = category
         self.symbol = symbol
-        self.qty = qty
+        self.qty = str(qty)
         self.tick = tick
         self.max_position = max_position
         self.live: dict[str, dict[str, Any]] = {}  # side -> {"id", "price"}
@@ -300,14 +313,17 @@ async def run_demo(
             if not info:
                 raise BybitError(f"unknown instrument {category} {symbol}")
             tick = Decimal(info[0]["priceFilter"]["tickSize"])
-            qty = info[0]["lotSizeFilter"]["minOrderQty"]
+            last = Decimal((await rest.get_tickers(category=category, symbol=symbol))["result"]["list"][0]["lastPrice"])
+            qty = order_qty(info[0]["lotSizeFilter"], last)
+            stats.quote_coin = info[0].get("quoteCoin", "USDT")
         trade = WebsocketAPIClient(DEFAULT_API_KEY, DEFAULT_API_SECRET, ws_url=ex.ws_url)
         maker = MarketMaker(trade, stats, category=category, symbol=symbol, qty=qty, tick=tick,
-                            max_position=Decimal(qty) * 5)
+                            max_position=qty * 5)
         ws = WebsocketClient(DEFAULT_API_KEY, DEFAULT_API_SECRET, ws_url=ex.ws_url)
         try:
             await trade.connect()
             book = await _wire_streams(ws, maker, stats, category=category, symbol=symbol, depth=depth)
+            stats.started = time.perf_counter()  # rates over the trading time, not the start-up
             deadline = time.perf_counter() + duration
             while (left := deadline - time.perf_counter()) > 0:
                 await asyncio.sleep(min(left, 0.1))
@@ -337,10 +353,8 @@ async def _wire_streams(ws: WebsocketClient, maker: MarketMaker, stats: Stats, *
     timed = OrderBook(symbol, category=category, depth=TIMED_DEPTH)
     timed_topic = timed.topic
     book: OrderBook | None = None
-    sample = 0
 
     def on_update(msg: dict[str, Any]) -> None:
-        nonlocal sample
         stats.events += 1
         topic = msg.get("topic")
         if topic == timed_topic:
@@ -349,7 +363,6 @@ async def _wire_streams(ws: WebsocketClient, maker: MarketMaker, stats: Stats, *
             t0 = time.perf_counter_ns()
             timed.apply(raw)
             dt = time.perf_counter_ns() - t0
-            sample += 1
             if len(stats.book_update_ns) < 100_000:
                 stats.book_update_ns.append(dt)
             if book is not None and book.valid:

@@ -122,7 +122,7 @@ def test_results_markdown_puts_ratios_first() -> None:
     }
     text = runner.render(
         data, machine={"CPU": "X"}, versions={"bybitfast": "0.1.0", "pybit": "5"}, commands=["python -m pytest ..."],
-        node=None, node_reason="node not installed", elapsed=1.0, quick=False,
+        node=None, node_reason="node not installed", elapsed=1.0, quick=False, invocation="python benchmarks/run.py",
     )
     assert "| CPU | X |" in text and "| pybit | 5 |" in text
     assert "python benchmarks/run.py" in text and "python -m pytest ..." in text
