@@ -28,6 +28,7 @@ _LAZY = {
     "RestClientV5": "bybitfast.rest.client",
     "WebsocketClient": "bybitfast.ws.client",
     "WebsocketAPIClient": "bybitfast.ws.api",
+    "ReconnectPolicy": "bybitfast.ws.connection",
     "OrderBook": "bybitfast.book",
     "OrderBookGapError": "bybitfast.book",
     "OrderBookCrossedError": "bybitfast.book",
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from .rest.client import RestClientV5
     from .ws.api import WebsocketAPIClient
     from .ws.client import WebsocketClient
+    from .ws.connection import ReconnectPolicy
 
 
 def __getattr__(name: str) -> Any:

@@ -491,3 +491,76 @@ async def test_full_book_buffers_deltas_and_loads_rest_snapshot() -> None:
     await c.close_all()
     await runner.cleanup()
     await no_client_tasks_left()
+
+
+async def test_option_stream_acks_without_op_are_matched() -> None:
+    async with Emulator(market_interval=0) as ex:
+        c = client(ex)
+        sym = ex.market.symbols["option"][0]
+        book = await c.subscribe_order_book(sym, "option", 25)
+        with pytest.raises(SubscriptionError) as ei:
+            await c.subscribe_v5([f"tickers.{sym}", "tickers.NOPE-1JAN30-1-C"], "option")
+        assert ei.value.topics == ["tickers.NOPE-1JAN30-1-C"]
+        st = c._streams["v5_option_public"]
+        assert st.store.acked == {f"orderbook.25.{sym}", f"tickers.{sym}"}
+        ex.market.step(5)
+        await assert_book_matches_exchange(ex, book, "option", sym, 25)
+        await c.close_all()
+
+
+def test_runs_on_uvloop_via_run() -> None:
+    from bybitfast.ws.connection import run
+
+    async def main() -> tuple[str, bool]:
+        async with Emulator(market_interval=0, symbols=SYMBOLS) as ex:
+            async with client(ex) as c:
+                book = await c.subscribe_order_book("BTCUSDT", "spot", 50)
+                ex.market.step(3)
+                await assert_book_matches_exchange(ex, book, "spot", "BTCUSDT", 50)
+                return type(asyncio.get_running_loop()).__module__, book.valid
+
+    loop_module, valid = run(main())
+    assert loop_module.startswith("uvloop") and valid
+
+
+async def test_full_book_against_emulator_with_gap_and_restart() -> None:
+    async with Emulator(market_interval=0, symbols=SYMBOLS) as ex:
+        c = client(ex)  # no snapshot_fetcher: GET rest_url/v5/market/full_orderbook with aiohttp
+        log = Log(c)
+        eb = ex.market.book("spot", "BTCUSDT")
+
+        async def step_until(pred: Callable[[], bool]) -> None:
+            for _ in range(200):
+                if pred():
+                    return
+                ex.market.step(1)
+                await asyncio.sleep(0.01)
+            raise AssertionError("condition not reached")
+
+        task = asyncio.ensure_future(c.subscribe_order_book("BTCUSDT", "spot", "full"))
+        await step_until(task.done)
+        book = task.result()
+
+        async def matches_rest() -> None:
+            await until(lambda: book.valid and book.update_id == eb.full_u)
+            async with aiohttp.ClientSession() as s:
+                async with s.get(f"{ex.rest_url}/v5/market/full_orderbook", params={"category": "spot", "symbol": "BTCUSDT"}) as r:
+                    res = (await r.json())["result"]
+            assert res["u"] == book.update_id
+            assert [(Decimal(p), Decimal(q)) for p, q in book.bids_decimal()] == [(Decimal(p), Decimal(q)) for p, q in res["b"]]
+            assert [(Decimal(p), Decimal(q)) for p, q in book.asks_decimal()] == [(Decimal(p), Decimal(q)) for p, q in res["a"]]
+
+        ex.market.step(5)
+        await matches_rest()
+        ex.faults.skip_delta("orderbook.full.BTCUSDT")
+        await step_until(lambda: len(log.of("book_valid")) == 2)
+        ex.market.step(3)
+        await matches_rest()
+        ex.faults.reset_book("orderbook.full.BTCUSDT")
+        await step_until(lambda: len(log.of("book_valid")) == 3)
+        ex.market.step(3)
+        await matches_rest()
+        assert [type(p["reason"]).__name__ for p in log.of("book_resync")] == ["OrderBookGapError", "OrderBookGapError"]
+        assert log.of("update") == []
+        await c.close_all()
+        await no_client_tasks_left()

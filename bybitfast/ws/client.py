@@ -469,6 +469,8 @@ class WebsocketClient:
         self._emit("response", msg)
 
     def _on_update(self, st: _Stream, frame: bytes) -> None:
+        if not self._event_streams and not self._handlers.get("update"):
+            return  # nobody listens: skip the decode
         try:
             msg = orjson.loads(frame)
         except orjson.JSONDecodeError as exc:
@@ -520,6 +522,9 @@ class WebsocketClient:
                 await asyncio.wait_for(fut, t)
             except asyncio.TimeoutError:
                 raise RequestTimeoutError(f"{topic}: no snapshot within {t}s (the client keeps resyncing)") from None
+            finally:
+                if fut in mb.valid_waiters:
+                    mb.valid_waiters.remove(fut)
         return mb.book
 
     async def unsubscribe_order_book(self, symbol: str, category: str, depth: int | str = 50) -> None:
@@ -568,6 +573,9 @@ class WebsocketClient:
     def _resync_timed_out(self, st: _Stream, mb: ManagedBook) -> None:
         mb.watchdog = None
         if mb.book.valid or st.books.get(mb.topic) is not mb or st.closing:
+            return
+        if not st.conn.connected:  # the reconnect under way resubscribes: just keep watching
+            mb.watchdog = asyncio.get_running_loop().call_later(self.resync_timeout, self._resync_timed_out, st, mb)
             return
         # No snapshot in time: the last resort is a fresh socket (everything is resubscribed).
         self._emit("exception", {"ws_key": st.key, "error": RequestTimeoutError(f"{mb.topic}: resync timed out"), "where": "book_resync", "topic": mb.topic})

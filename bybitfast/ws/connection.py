@@ -38,7 +38,7 @@ from picows import (
     ws_connect,
 )
 
-from ..errors import AuthenticationError, ConnectionLostError, RequestTimeoutError, WebsocketError, WebsocketHandshakeError
+from ..errors import AuthenticationError, ConfigurationError, ConnectionLostError, RequestTimeoutError, WebsocketError, WebsocketHandshakeError
 
 __all__ = [
     "ConnectBudget",
@@ -94,9 +94,9 @@ class ReconnectPolicy:
 
     def __post_init__(self) -> None:
         if self.initial < 0 or self.maximum < 0 or self.factor < 1 or self.jitter < 0:
-            raise ValueError("ReconnectPolicy needs initial >= 0, maximum >= 0, factor >= 1, jitter >= 0")
+            raise ConfigurationError("ReconnectPolicy needs initial >= 0, maximum >= 0, factor >= 1, jitter >= 0")
         if self.max_attempts is not None and self.max_attempts < 1:
-            raise ValueError("ReconnectPolicy.max_attempts must be >= 1 or None")
+            raise ConfigurationError("ReconnectPolicy.max_attempts must be >= 1 or None")
 
     def delay(self, attempt: int) -> float:
         base = min(self.maximum, self.initial * self.factor ** max(0, attempt - 1))
@@ -315,13 +315,13 @@ class WsConnection:
         ``native=False`` uses the pure-Python frame sink even when the native one is built (tests).
         """
         if (on_message is None) == (on_data is None):
-            raise ValueError("pass exactly one of on_message and on_data")
+            raise ConfigurationError("pass exactly one of on_message and on_data")
         if ping_interval is not None and ping_interval <= 0:
-            raise ValueError("ping_interval must be > 0 (or None to disable the heartbeat)")
+            raise ConfigurationError("ping_interval must be > 0 (or None to disable the heartbeat)")
         if pong_timeout <= 0 or connect_timeout <= 0:
-            raise ValueError("pong_timeout and connect_timeout must be > 0")
+            raise ConfigurationError("pong_timeout and connect_timeout must be > 0")
         if stale_after is not None and stale_after <= 0:
-            raise ValueError("stale_after must be > 0 or None")
+            raise ConfigurationError("stale_after must be > 0 or None")
         self.key = key
         self.url = url
         self.host = urllib.parse.urlsplit(url).netloc
@@ -440,10 +440,11 @@ class WsConnection:
             t.disconnect()
         if task is not None and not task.done():
             task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            if task is not asyncio.current_task():  # close() from inside on_connected: cannot await itself
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         self._closed = True
         self._ready_event.set()  # wake wait_connected() callers: they raise
         self._ready_event = asyncio.Event()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,11 @@ def private_family(topic: str) -> str:
         if topic.endswith(suffix) and topic[: -len(suffix)] in PRIVATE_CATEGORISED:
             return topic[: -len(suffix)]
     return topic
+
+
+def _names(message: str, topic: str) -> bool:
+    """Does an error message name this topic (as a whole word: ``topic:X``, ``[X]``)?"""
+    return topic in message and re.search(r"(?<![\w.-])" + re.escape(topic) + r"(?![\w.-])", message) is not None
 
 
 class Waiter:
@@ -214,7 +220,7 @@ class TopicStore:
         elif success:
             res.ok.extend(req.topics)
         else:
-            named = [t for t in req.topics if t in ret_msg]
+            named = [t for t in req.topics if _names(ret_msg, t)]
             if named and len(named) < len(req.topics):
                 # the whole request was refused because of the named topic(s): resend the rest
                 for t in named:
