@@ -45,6 +45,10 @@ cdef struct Frame:      # header fields of the frame being applied (pointers int
     Py_ssize_t b_n
     Py_ssize_t a_off
     Py_ssize_t a_n
+    int mpd                  # maxima over the staged levels: price / size significant decimals,
+    int msd
+    int mpi                  # price / size integer digits (see OrderBook._prepare)
+    int msi
     unsigned char tbuf[256]
     unsigned char sbuf[128]
     unsigned char ybuf[16]
@@ -86,12 +90,13 @@ cdef class OrderBook:
 
 
     cdef void _reset_state(self) noexcept
-    cdef PLevel* _push(self) except NULL
-    cdef int _parse_levels(self, JScan* s, uint8_t side) except -1
+    cdef int _grow(self) except -1
+    cdef int _parse_levels(self, JScan* s, uint8_t side, Frame* f) except -1
+    cdef int _parse_level_slow(self, JScan* s, PLevel* pl, int8_t* pi, int8_t* si, int8_t* s2i) noexcept
     cdef int _parse_object(self, JScan* s, Frame* f, int ctx, int depth) except -1
     cdef int _topic_ok(self, Frame* f) noexcept
     cdef object _frame_error(self, JScan* s)
-    cdef int _prepare(self, bint fresh, int* nps, int* nss) except -1
+    cdef int _prepare(self, Frame* f, bint fresh, int* nps, int* nss) except -1
     cdef int64_t _side_max_key(self, Side* sd) noexcept
     cdef int64_t _side_max_size(self, Side* sd) noexcept
     cdef void _rescale(self, int ps, int ss) noexcept

@@ -12,12 +12,13 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
 from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeASCII
-from libc.stdint cimport int64_t, int8_t, uint8_t, INT64_MAX
+from libc.stdint cimport int64_t, int8_t, uint8_t, uint64_t, INT64_MAX
 from libc.stdlib cimport free, malloc, realloc, qsort
 from libc.string cimport memcmp, memcpy, memmove
 from libc.math cimport NAN
 
-from jscan cimport (JScan, cptr, js_at, js_expect, js_fail, js_init, js_int64, js_skip, js_string, js_ws)
+from jscan cimport (JScan, cptr, js_at, js_dec_fast, js_expect, js_fail, js_init, js_int64, js_skip, js_string,
+                   js_ws)
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
@@ -109,9 +110,72 @@ cdef inline int key_id(cptr k, Py_ssize_t n) noexcept nogil:
     return 0
 
 
+cdef uint64_t[10] KEY_PAT      # '"topic":' etc. as little/big-endian words, masked to their length
+cdef uint64_t[10] KEY_MASK
+cdef int[10] KEY_ID
+cdef int[10] KEY_LEN
+
+
+cdef void _init_keys():
+    cdef int i, j
+    cdef bytes k
+    cdef unsigned char buf[8]
+    for i, (k, kid) in enumerate(((b"topic", K_TOPIC), (b"ts", K_TS), (b"type", K_TYPE), (b"data", K_DATA),
+                                  (b"s", K_S), (b"seq", K_SEQ), (b"b", K_B), (b"a", K_A), (b"u", K_U),
+                                  (b"cts", K_CTS))):
+        pat = b'"' + k + b'":'
+        memcpy(buf, <char*>pat, len(pat))
+        for j in range(len(pat), 8):
+            buf[j] = 0
+        memcpy(&KEY_PAT[i], buf, 8)
+        for j in range(8):
+            buf[j] = 0xFF if j < len(pat) else 0
+        memcpy(&KEY_MASK[i], buf, 8)
+        KEY_ID[i] = kid
+        KEY_LEN[i] = len(pat)
+
+
+_init_keys()
+
+
+cdef inline int fast_key(cptr p, cptr e, Py_ssize_t* adv) noexcept nogil:
+    """A known order-book key written plainly and followed directly by ':' (``"topic":``) at
+    ``p``: its id, with ``adv`` the bytes to step; 0 sends the key through the general path."""
+    cdef uint64_t w
+    cdef int i, lo, hi
+    if e - p < 8 or p[0] != 34:
+        return 0
+    memcpy(&w, p, 8)
+    c = p[1]
+    if c == 116:          # t: topic ts type
+        lo, hi = 0, 3
+    elif c == 100:        # d: data
+        lo, hi = 3, 4
+    elif c == 115:        # s: s seq
+        lo, hi = 4, 6
+    elif c == 98:
+        lo, hi = 6, 7
+    elif c == 97:
+        lo, hi = 7, 8
+    elif c == 117:
+        lo, hi = 8, 9
+    elif c == 99:
+        lo, hi = 9, 10
+    else:
+        return 0
+    for i in range(lo, hi):
+        if (w & KEY_MASK[i]) == KEY_PAT[i]:
+            adv[0] = KEY_LEN[i]
+            return KEY_ID[i]
+    return 0
+
+
 cdef inline const char* parse_decimal(cptr sp, Py_ssize_t n, bint allow_neg, int64_t* m,
-                                      int8_t* sig, uint8_t* wdp) noexcept nogil:
-    """Exact decimal string -> (mantissa, significant decimals, written decimals).
+                                      int8_t* sig, uint8_t* wdp, int8_t* intdig) noexcept nogil:
+    """Exact decimal string -> (mantissa, significant decimals, written decimals, integer digits).
+
+    The general path: ``js_dec_fast`` (jscan.pxd) decides the common short unsigned strings in one
+    pass and must agree with this function on everything it accepts.
 
     Grammar: ``-?(0|[1-9][0-9]*)(\\.[0-9]{1,18})?``; at most 18 significant digits; ``-`` only
     where allowed (prices: spread books can be negative) and never on zero.
@@ -170,11 +234,13 @@ cdef inline const char* parse_decimal(cptr sp, Py_ssize_t n, bint allow_neg, int
     m[0] = v
     sig[0] = <int8_t>last
     wdp[0] = <uint8_t>fl
+    intdig[0] = <int8_t>nd
     return NULL
 
 
-cdef inline int dec_elem(JScan* s, unsigned char* buf, int64_t* m, int8_t* sig, uint8_t* wdp,
-                         bint allow_neg) noexcept nogil:
+cdef int dec_elem(JScan* s, unsigned char* buf, int64_t* m, int8_t* sig, uint8_t* wdp,
+                  int8_t* intdig, bint allow_neg) noexcept nogil:
+    """General path of one level value (whitespace, escapes, signs, errors)."""
     cdef cptr sp
     cdef Py_ssize_t n
     cdef const char* msg
@@ -187,7 +253,7 @@ cdef inline int dec_elem(JScan* s, unsigned char* buf, int64_t* m, int8_t* sig, 
     while p < e and (48 <= p[0] <= 57 or p[0] == 46 or p[0] == 45):
         p += 1
     if p < e and p[0] == 34:
-        msg = parse_decimal(s.p + 1, p - s.p - 1, allow_neg, m, sig, wdp)
+        msg = parse_decimal(s.p + 1, p - s.p - 1, allow_neg, m, sig, wdp, intdig)
         s.p = p + 1
         if msg != NULL:
             return js_fail(s, msg)
@@ -196,10 +262,42 @@ cdef inline int dec_elem(JScan* s, unsigned char* buf, int64_t* m, int8_t* sig, 
         return 0
     if n < 0:
         return js_fail(s, "decimal string too long")
-    msg = parse_decimal(sp, n, allow_neg, m, sig, wdp)
+    msg = parse_decimal(sp, n, allow_neg, m, sig, wdp, intdig)
     if msg != NULL:
         return js_fail(s, msg)
     return 1
+
+
+cdef inline int level_fast(cptr p, cptr e, PLevel* pl, bint rpi, int8_t* pi, int8_t* si,
+                           int8_t* s2i) noexcept nogil:
+    """``["<dec>","<dec>"]`` (``,"<dec>"`` more for RPI) at ``p`` without whitespace: bytes
+    consumed, or 0 when the level needs the general path. ``js_dec_fast`` guarantees 32 readable
+    bytes from each value it accepts, which covers the delimiters read after it."""
+    cdef int n
+    cdef cptr q
+    if e - p < 3 or p[0] != 91 or p[1] != 34:
+        return 0
+    n = js_dec_fast(p + 2, e, &pl.p, &pl.pd, &pl.pw, pi)
+    if not n or p[n + 3] != 44 or p[n + 4] != 34:
+        return 0
+    q = p + n + 5
+    n = js_dec_fast(q, e, &pl.s, &pl.sd, &pl.sw, si)
+    if not n:
+        return 0
+    q += n + 1
+    if not rpi:
+        if q[0] != 93:
+            return 0
+        pl.s2 = 0
+        pl.s2d = 0
+        pl.s2w = 0
+        return <int>(q + 1 - p)
+    if q[0] != 44 or q[1] != 34:
+        return 0
+    n = js_dec_fast(q + 2, e, &pl.s2, &pl.s2d, &pl.s2w, s2i)
+    if not n or q[n + 3] != 93:
+        return 0
+    return <int>(q + n + 4 - p)
 
 
 cdef int cmp_items(const void* a, const void* b) noexcept nogil:
@@ -224,6 +322,19 @@ cdef inline Py_ssize_t lower_bound(const Side* sd, int64_t key) noexcept nogil:
         base = base + half if base[half].key < key else base
         n -= half
     return (base - sd.lv) + (base[0].key < key)
+
+
+cdef inline void move_levels(Level* dst, const Level* src, Py_ssize_t cnt) noexcept nogil:
+    """memmove of levels; a plain loop for the short moves near the top (no libc call)."""
+    cdef Py_ssize_t i
+    if cnt > 8:
+        memmove(dst, src, <size_t>cnt * sizeof(Level))
+    elif dst < src:
+        for i in range(cnt):
+            dst[i] = src[i]
+    else:
+        for i in range(cnt - 1, -1, -1):
+            dst[i] = src[i]
 
 
 cdef int reserve(Side* sd, Py_ssize_t need) except -1:
@@ -341,58 +452,105 @@ cdef class OrderBook:
 
     # ------------------------------------------------------------------ parsing
 
-    cdef PLevel* _push(self) except NULL:
-        cdef Py_ssize_t cap
-        cdef PLevel* p
-        if self._pn == self._pcap:
-            cap = self._pcap * 2 if self._pcap else 256
-            p = <PLevel*>realloc(self._pl, <size_t>cap * sizeof(PLevel))
-            if p == NULL:
-                raise MemoryError()
-            self._pl = p
-            self._pcap = cap
-        p = &self._pl[self._pn]
-        self._pn += 1
-        return p
+    cdef int _grow(self) except -1:
+        cdef Py_ssize_t cap = self._pcap * 2 if self._pcap else 256
+        cdef PLevel* p = <PLevel*>realloc(self._pl, <size_t>cap * sizeof(PLevel))
+        if p == NULL:
+            raise MemoryError()
+        self._pl = p
+        self._pcap = cap
+        return 0
 
-    cdef int _parse_levels(self, JScan* s, uint8_t side) except -1:
-        cdef unsigned char buf[64]
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    cdef int _parse_levels(self, JScan* s, uint8_t side, Frame* f) except -1:
+        """Stage the level array at ``s.p``. The common shape ``["<dec>","<dec>"]`` without
+        whitespace is read by ``js_dec_fast`` in one pass per value; anything else (whitespace,
+        escapes, signs, the last bytes of the buffer, errors) re-reads that level generally.
+        The frame's maximum decimals and integer digits are tracked here so that ``_prepare``
+        needs no second pass over the levels."""
         cdef PLevel* pl
+        cdef cptr p
+        cdef cptr e = s.end
+        cdef int n
+        cdef int8_t pi = 0, si = 0, s2i = 0
+        cdef bint rpi = self.rpi
+        # locals, not fields: the int8 stores into levels would make the compiler reload them
+        cdef int mpd = f.mpd, msd = f.msd, mpi = f.mpi, msi = f.msi, ok = 1
+        cdef Py_ssize_t pn = self._pn
         s.p += 1
         if js_at(s, 93):
             s.p += 1
             return 1
         while True:
-            if not js_at(s, 91):
-                return js_fail(s, "a level must be an array")
-            s.p += 1
-            pl = self._push()
+            if pn == self._pcap:
+                self._pn = pn
+                self._grow()
+            pl = self._pl + pn
+            pn += 1
             pl.side = side
-            if not dec_elem(s, buf, &pl.p, &pl.pd, &pl.pw, 1):
-                return 0
-            if not js_expect(s, 44, "a level needs [price, size]"):
-                return 0
-            if not dec_elem(s, buf, &pl.s, &pl.sd, &pl.sw, 0):
-                return 0
-            if self.rpi:
-                if not js_expect(s, 44, "an RPI level needs [price, size, rpi_size]"):
-                    return 0
-                if not dec_elem(s, buf, &pl.s2, &pl.s2d, &pl.s2w, 0):
-                    return 0
-            else:
-                pl.s2 = 0
-                pl.s2d = 0
-                pl.s2w = 0
-            if not js_expect(s, 93, "too many values in a level"):
-                return 0
-            js_ws(s)
-            if s.p < s.end and s.p[0] == 44:
-                s.p += 1
+            n = level_fast(s.p, e, pl, rpi, &pi, &si, &s2i)
+            if n:
+                s.p += n
+            elif not self._parse_level_slow(s, pl, &pi, &si, &s2i):
+                ok = 0
+                break
+            # running maxima for _prepare (branch-free selects)
+            mpd = pl.pd if pl.pd > mpd else mpd
+            mpi = pi if pi > mpi else mpi
+            msd = pl.sd if pl.sd > msd else msd
+            msi = si if si > msi else msi
+            if rpi:
+                msd = pl.s2d if pl.s2d > msd else msd
+                msi = s2i if s2i > msi else msi
+            p = s.p
+            if p < e and p[0] == 44:
+                s.p = p + 1
                 continue
-            if s.p < s.end and s.p[0] == 93:
+            if p < e and p[0] == 93:
+                s.p = p + 1
+                break
+            js_ws(s)
+            if s.p < e and s.p[0] == 44:
                 s.p += 1
-                return 1
-            return js_fail(s, "expected ',' or ']' in a level list")
+                js_ws(s)
+                continue
+            if s.p < e and s.p[0] == 93:
+                s.p += 1
+                break
+            ok = js_fail(s, "expected ',' or ']' in a level list")
+            break
+        self._pn = pn
+        f.mpd = mpd
+        f.msd = msd
+        f.mpi = mpi
+        f.msi = msi
+        return ok
+
+    cdef int _parse_level_slow(self, JScan* s, PLevel* pl, int8_t* pi, int8_t* si, int8_t* s2i) noexcept:
+        """One level ``[price, size(, rpi_size)]`` at ``s.p`` (whitespace allowed), every error reported."""
+        cdef unsigned char buf[64]
+        if not js_at(s, 91):
+            return js_fail(s, "a level must be an array")
+        s.p += 1
+        if not dec_elem(s, buf, &pl.p, &pl.pd, &pl.pw, pi, 1):
+            return 0
+        if not js_expect(s, 44, "a level needs [price, size]"):
+            return 0
+        if not dec_elem(s, buf, &pl.s, &pl.sd, &pl.sw, si, 0):
+            return 0
+        if self.rpi:
+            if not js_expect(s, 44, "an RPI level needs [price, size, rpi_size]"):
+                return 0
+            if not dec_elem(s, buf, &pl.s2, &pl.s2d, &pl.s2w, s2i, 0):
+                return 0
+        else:
+            pl.s2 = 0
+            pl.s2d = 0
+            pl.s2w = 0
+        if not js_expect(s, 93, "too many values in a level"):
+            return 0
+        return 1
 
     cdef int _parse_object(self, JScan* s, Frame* f, int ctx, int depth) except -1:
         """Scan the object at ``s.p``; known keys of ``ctx`` are read, the rest validated and skipped.
@@ -409,13 +567,18 @@ cdef class OrderBook:
             s.p += 1
             return 1
         while True:
-            if not js_at(s, 34):
-                return js_fail(s, "expected a string key")
-            if not js_string(s, kbuf, 16, &k, &kn):
-                return 0
-            if not js_expect(s, 58, "expected ':'"):
-                return 0
-            kid = key_id(k, kn) & ctx if kn > 0 else 0
+            kid = fast_key(s.p, s.end, &kn)
+            if kid:
+                s.p += kn
+                kid &= ctx
+            else:
+                if not js_at(s, 34):
+                    return js_fail(s, "expected a string key")
+                if not js_string(s, kbuf, 16, &k, &kn):
+                    return 0
+                if not js_expect(s, 58, "expected ':'"):
+                    return 0
+                kid = key_id(k, kn) & ctx if kn > 0 else 0
             if kid:
                 if f.seen & kid:
                     return js_fail(s, "duplicate key")
@@ -449,12 +612,12 @@ cdef class OrderBook:
                         return js_fail(s, "b and a must be arrays")
                     if kid == K_B:
                         f.b_off = self._pn
-                        if not self._parse_levels(s, 0):
+                        if not self._parse_levels(s, 0, f):
                             return 0
                         f.b_n = self._pn - f.b_off
                     else:
                         f.a_off = self._pn
-                        if not self._parse_levels(s, 1):
+                        if not self._parse_levels(s, 1, f):
                             return 0
                         f.a_n = self._pn - f.a_off
                 else:
@@ -505,33 +668,25 @@ cdef class OrderBook:
 
     # ------------------------------------------------------------------ applying
 
-    cdef int _prepare(self, bint fresh, int* nps, int* nss) except -1:
+    cdef int _prepare(self, Frame* f, bint fresh, int* nps, int* nss) except -1:
         """New scales for the staged levels; FrameError when a value does not fit in int64 at
-        them; capacity reserved, so mutation cannot fail halfway."""
+        them; capacity reserved, so mutation cannot fail halfway.
+
+        A mantissa ``m`` with ``d`` decimals and ``i`` integer digits fits at scale ``sc >= d``
+        iff ``m * 10**(sc - d) < 10**18`` iff ``i + sc <= 18`` (``i`` is 0 for "0.x", which
+        always fits), so the running maxima of the parse decide it without a pass over levels."""
         cdef int ps = 0 if fresh else self._ps
         cdef int ss = 0 if fresh else self._ss
-        cdef Py_ssize_t i, nb = 0, na = 0
-        cdef PLevel* pl
+        cdef Py_ssize_t nb = f.b_n, na = f.a_n
         cdef int64_t lim, mx
         cdef SortItem* tmp
-        for i in range(self._pn):
-            pl = &self._pl[i]
-            if pl.pd > ps:
-                ps = pl.pd
-            if pl.sd > ss:
-                ss = pl.sd
-            if pl.s2d > ss:
-                ss = pl.s2d
-            if pl.side:
-                na += 1
-            else:
-                nb += 1
-        for i in range(self._pn):
-            pl = &self._pl[i]
-            if (pl.p if pl.p >= 0 else -pl.p) >= POW10[MAX_DEC - (ps - pl.pd)] \
-                    or pl.s >= POW10[MAX_DEC - (ss - pl.sd)] or pl.s2 >= POW10[MAX_DEC - (ss - pl.s2d)]:
-                raise _FrameError("value out of range at the book's fixed-point scale "
-                                  f"(price decimals {ps}, size decimals {ss})")
+        if f.mpd > ps:
+            ps = f.mpd
+        if f.msd > ss:
+            ss = f.msd
+        if f.mpi + ps > MAX_DEC or f.msi + ss > MAX_DEC:
+            raise _FrameError("value out of range at the book's fixed-point scale "
+                              f"(price decimals {ps}, size decimals {ss})")
         if not fresh:
             if ps > self._ps:
                 lim = POW10[MAX_DEC - (ps - self._ps)]
@@ -668,10 +823,10 @@ cdef class OrderBook:
             if size == 0 and size2 == 0:
                 if idx < sd.n and sd.lv[idx].key == key:
                     if idx < sd.n - idx - 1:
-                        memmove(sd.lv + 1, sd.lv, <size_t>idx * sizeof(Level))
+                        move_levels(sd.lv + 1, sd.lv, idx)
                         sd.lv += 1
                     else:
-                        memmove(sd.lv + idx, sd.lv + idx + 1, <size_t>(sd.n - idx - 1) * sizeof(Level))
+                        move_levels(sd.lv + idx, sd.lv + idx + 1, sd.n - idx - 1)
                     sd.n -= 1
                 else:
                     self.absent_deletes += 1
@@ -679,10 +834,10 @@ cdef class OrderBook:
             if idx == sd.n or sd.lv[idx].key != key:
                 # _prepare reserved one free slot per staged level, at the front or the back
                 if sd.lv > sd.base and (idx < sd.n - idx or sd.lv + sd.n == sd.base + sd.cap):
-                    memmove(sd.lv - 1, sd.lv, <size_t>idx * sizeof(Level))
+                    move_levels(sd.lv - 1, sd.lv, idx)
                     sd.lv -= 1
                 else:
-                    memmove(sd.lv + idx + 1, sd.lv + idx, <size_t>(sd.n - idx) * sizeof(Level))
+                    move_levels(sd.lv + idx + 1, sd.lv + idx, sd.n - idx)
                 sd.n += 1
                 sd.lv[idx].key = key
             lv = &sd.lv[idx]
@@ -721,6 +876,7 @@ cdef class OrderBook:
         f.b_n = f.a_n = f.b_off = f.a_off = 0
         f.ts = f.cts = f.u = f.seq = -1
         f.ret_code = 0
+        f.mpd = f.msd = f.mpi = f.msi = 0
         self._pn = 0
         js_init(&s, data, n)
         if not js_at(&s, 123):
@@ -751,7 +907,7 @@ cdef class OrderBook:
                               f"is not {self.symbol!r}")
 
         if rest or f.kind == 1:
-            self._prepare(True, &nps, &nss)
+            self._prepare(&f, True, &nps, &nss)
             self._ps = nps
             self._ss = nss
             self._build_side(&self._bids, f.b_off, f.b_n)
@@ -779,7 +935,7 @@ cdef class OrderBook:
             self._gap(f"update gap: u={f.u} after u={self.update_id}")
         if f.seq >= 0 and f.seq < self.seq:
             self._gap(f"seq went backwards: {f.seq} after {self.seq} (u={f.u})")
-        self._prepare(False, &nps, &nss)
+        self._prepare(&f, False, &nps, &nss)
         self._rescale(nps, nss)
         self._apply_levels()
         self.update_id = f.u

@@ -13,7 +13,11 @@ from libc.string cimport memcmp
 
 import orjson
 
-from jscan cimport JScan, cptr, js_at, js_expect, js_fail, js_init, js_int64, js_skip, js_string, js_ws
+cimport cython
+from bybitfast._book cimport OrderBook
+
+from jscan cimport (JScan, cptr, js_at, js_expect, js_fail, js_init, js_int64, js_skip, js_skip_brackets, js_string,
+                   js_ws)
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
@@ -85,7 +89,21 @@ cdef inline int key_of(cptr k, Py_ssize_t n) noexcept nogil:
     return 0
 
 
-cdef int scan_data(JScan* s, Info* inf) noexcept nogil:
+cdef inline int skip_value(JScan* s, int depth, bint lenient) noexcept nogil:
+    """Step over the value at ``s.p``: validated, or (``lenient``) containers by bracket matching
+    only (frame_info does not return them, and apply() validates frames in full)."""
+    cdef cptr q
+    if lenient and s.p < s.end and (s.p[0] == 91 or s.p[0] == 123):
+        q = js_skip_brackets(s.p, s.end)
+        if q == NULL:
+            s.p = s.end
+            return js_fail(s, "unterminated array or object")
+        s.p = q
+        return 1
+    return js_skip(s, depth)
+
+
+cdef int scan_data(JScan* s, Info* inf, bint lenient) noexcept nogil:
     """Read ``u`` and ``seq`` of a data object, stepping over everything else."""
     cdef cptr k
     cdef Py_ssize_t kn
@@ -108,7 +126,7 @@ cdef int scan_data(JScan* s, Info* inf) noexcept nogil:
         elif kn == 3 and memcmp(k, b"seq", 3) == 0 and s.p < s.end and s.p[0] != 34:
             if not js_int64(s, &inf.seq):
                 return 0
-        elif not js_skip(s, 3):
+        elif not skip_value(s, 3, lenient):
             return 0
         js_ws(s)
         if s.p < s.end and s.p[0] == 44:
@@ -144,7 +162,7 @@ cdef int scan(JScan* s, Info* inf, bint want_data, bint stop_at_topic) noexcept 
         js_ws(s)
         if kid == F_DATA and want_data and s.p < s.end and s.p[0] == 123 and not (inf.seen & F_DATA):
             inf.seen |= F_DATA
-            if not scan_data(s, inf):
+            if not scan_data(s, inf, want_data):
                 return 0
         elif kid and kid != F_DATA and s.p < s.end and s.p[0] == 34 and not (inf.seen & kid):
             inf.seen |= kid
@@ -165,7 +183,7 @@ cdef int scan(JScan* s, Info* inf, bint want_data, bint stop_at_topic) noexcept 
             else:
                 if not js_string(s, inf.mbuf, 32, &inf.retmsg, &inf.retmsg_len):
                     return 0
-        elif not js_skip(s, 2):
+        elif not skip_value(s, 2, want_data):
             return 0
         js_ws(s)
         if s.p < s.end and s.p[0] == 44:
@@ -182,6 +200,36 @@ cdef inline void info_init(Info* inf) noexcept nogil:
     inf.u = -1
     inf.seq = -1
     inf.topic_len = inf.typ_len = inf.op_len = inf.req_len = inf.retmsg_len = 0
+
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object)
+    void* PyUnicode_DATA(object)
+    Py_ssize_t PyUnicode_GET_LENGTH(object)
+
+# Recently decoded ASCII topics/types, so that hot frames reuse one str (and its cached hash for
+# the route lookup) instead of decoding a new one per frame. Direct-mapped, never stale: a slot
+# is only returned when its text equals the bytes.
+cdef list _str_cache = [None] * 64
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef inline object cached_str(int seen, int bit, cptr p, Py_ssize_t n):
+    cdef Py_ssize_t h
+    cdef object s
+    if not (seen & bit):
+        return None
+    if n <= 0:
+        return opt_str(seen, bit, p, n)
+    h = (n * 5 + p[n - 1] * 3 + p[n >> 1]) & 63
+    s = _str_cache[h]
+    if s is not None and PyUnicode_GET_LENGTH(s) == n and memcmp(PyUnicode_DATA(s), p, n) == 0:
+        return s
+    s = PyUnicode_DecodeUTF8(<const char*>p, n, "surrogatepass")
+    if PyUnicode_IS_COMPACT_ASCII(s):
+        _str_cache[h] = s
+    return s
 
 
 cdef inline object opt_str(int seen, int bit, cptr p, Py_ssize_t n):
@@ -259,7 +307,7 @@ def frame_info(frame):
     if not (PyBytes_CheckExact(frame) or PyUnicode_Check(frame)):
         frame = bytes(frame)
     run_scan(frame, &s, &inf, True, False)
-    return (opt_str(inf.seen, F_TOPIC, inf.topic, inf.topic_len), opt_str(inf.seen, F_TYPE, inf.typ, inf.typ_len),
+    return (cached_str(inf.seen, F_TOPIC, inf.topic, inf.topic_len), cached_str(inf.seen, F_TYPE, inf.typ, inf.typ_len),
             inf.u, inf.seq)
 
 
@@ -275,7 +323,7 @@ def frame_kind(frame):
     run_scan(frame, &s, &inf, False, True)
     kind = classify(&inf)
     if kind == 1:
-        return (1, opt_str(inf.seen, F_TOPIC, inf.topic, inf.topic_len))
+        return (1, cached_str(inf.seen, F_TOPIC, inf.topic, inf.topic_len))
     if kind == 0 and inf.seen & F_REQ:
         kind = 6
     return (kind, opt_str(inf.seen, F_REQ, inf.req, inf.req_len))
@@ -297,7 +345,8 @@ cdef class Router:
         topic = topic if topic is not None else book.topic
         if not topic:
             raise ValueError("the book has no fixed topic: pass depth= when creating it, or topic= here")
-        self._routes[topic] = (0, book.apply, book)
+        # a native book is applied through its C method (no Python call); others via .apply
+        self._routes[topic] = (0 if isinstance(book, OrderBook) else 3, book.apply, book)
 
     def add(self, topic, handler, *, raw=False):
         """Route ``topic`` to ``handler(frame_bytes)`` when ``raw`` else ``handler(orjson_dict)``."""
@@ -312,13 +361,13 @@ cdef class Router:
     def route(self, topic):
         """The book or handler registered for ``topic`` (None when absent)."""
         r = self._routes.get(topic)
-        return None if r is None else (r[2] if r[0] == 0 else r[1])
+        return None if r is None else (r[2] if r[0] == 0 or r[0] == 3 else r[1])
 
     cpdef int dispatch(self, object frame) except -1:
         """Route one raw frame; returns its KIND_* (KIND_DATA for topic frames)."""
         cdef JScan s
         cdef Info inf
-        cdef int kind
+        cdef int kind, k
         cdef tuple r
         if not (PyBytes_CheckExact(frame) or PyUnicode_Check(frame)):
             frame = bytes(frame)
@@ -326,21 +375,25 @@ cdef class Router:
         kind = classify(&inf)
         self.dispatched += 1
         if kind == 1:
-            topic = opt_str(inf.seen, F_TOPIC, inf.topic, inf.topic_len)
+            topic = cached_str(inf.seen, F_TOPIC, inf.topic, inf.topic_len)
             r = self._routes.get(topic)
             if r is None:
                 self.unhandled += 1
                 if self.on_unhandled is not None:
                     self.on_unhandled(frame)
                 return 1
-            if r[0] == 0:
+            k = r[0]
+            if k == 0 or k == 3:
                 try:
-                    r[1](frame)
+                    if k == 0:
+                        (<OrderBook>r[2])._apply_obj(frame, False)
+                    else:
+                        r[1](frame)
                 except _BookErrors as exc:
                     if self.on_book_error is None:
                         raise
                     self.on_book_error(topic, r[2], exc)
-            elif r[0] == 1:
+            elif k == 1:
                 r[1](frame)
             else:
                 r[1](orjson.loads(frame))

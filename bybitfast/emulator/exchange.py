@@ -54,6 +54,7 @@ DEFAULT_LEVERAGE = Decimal(10)
 MARKET_PROTECTION = Decimal("0.05")  # market orders become IOC limits 5 % through the last price
 BATCH_LIMITS = {"spot": 10, "linear": 20, "inverse": 20, "option": 20}
 ACTIVE = ("New", "PartiallyFilled", "Untriggered")
+UNSUPPORTED_ORDER_PARAMS = ("triggerPrice", "takeProfit", "stopLoss", "tpLimitPrice", "slLimitPrice")
 
 Listener = Callable[[str, str, str, list[dict[str, Any]]], None]  # (uid, topic, category, items)
 
@@ -214,6 +215,8 @@ class Account:
     executions: list[dict[str, Any]] = field(default_factory=list)
     leverage: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     created: int = field(default_factory=now_ms)
+    funding: dict[str, Decimal] = field(default_factory=dict)  # the FUND wallet (no margin, no trading)
+    transfers: list[dict[str, Any]] = field(default_factory=list)  # inter-transfer records, oldest first
 
 
 class _Events:
@@ -386,13 +389,31 @@ class Exchange:
                 total += o.leaves
         return total
 
+    def withdrawable(self, acct: Account, coin: str) -> Decimal:
+        """``availableToWithdraw``: wallet minus margin in use and spot locks; a loss counts, a profit does not."""
+        bal = acct.balances.get(coin, ZERO)
+        used = self._order_im(acct, coin) + self._position_im(acct, coin) + self._spot_locked(acct, coin)
+        return max(bal - used + min(self._upl(acct, coin), ZERO), ZERO)
+
     def available(self, acct: Account, coin: str) -> Decimal:
         """What a new order may use: wallet + uPnL - position IM - order IM - spot locks."""
         bal = acct.balances.get(coin, ZERO)
         return bal + self._upl(acct, coin) - self._position_im(acct, coin) - self._order_im(acct, coin) - self._spot_locked(acct, coin)
 
     # ---- order validation ------------------------------------------------------------------
+    @staticmethod
+    def _reject_unsupported(p: dict[str, Any]) -> None:
+        """Conditional and TP/SL orders are not emulated: refuse them rather than trade them as
+        plain orders (a stop buy would otherwise fill at once). "0" / "" mean "none", as on the exchange."""
+        for name in UNSUPPORTED_ORDER_PARAMS:
+            value = p.get(name)
+            if value not in (None, "", "0", 0):
+                raise ApiError(10001, f"params error: {name} is not supported by the emulator (no conditional or TP/SL orders)")
+        if p.get("orderFilter") not in (None, "", "Order"):
+            raise ApiError(10001, "params error: orderFilter is not supported by the emulator (no conditional or TP/SL orders)")
+
     def _validate_new(self, acct: Account, category: str, p: dict[str, Any]) -> tuple[Order, Instrument]:
+        self._reject_unsupported(p)
         spot = category == "spot"
         inst = self.instrument(category, p.get("symbol"))
         side = p.get("side")
@@ -758,6 +779,7 @@ class Exchange:
         acct = self.account(uid)
         category = self._category(params)
         inst = self.instrument(category, params.get("symbol"))
+        self._reject_unsupported(params)
         order = self._find(acct, category, params, "amend")
         spot = category == "spot"
         qty = _dec(params, "qty", 10001, "Qty invalid", required=False)
@@ -1084,7 +1106,7 @@ class Exchange:
                 inst = self.instrument(pos.category, pos.symbol)
                 if inst.settle == coin:
                     pos_mm += self._value(inst, abs(pos.size), pos.entry) * MAINTENANCE_RATE
-        withdraw = max(bal - order_im - pos_im - locked + min(upl, ZERO), ZERO)
+        withdraw = max(bal - order_im - pos_im - locked + min(upl, ZERO), ZERO)  # = withdrawable(), parts reused
         return {
             "availableToBorrow": "",
             "bonus": "0",
@@ -1288,21 +1310,84 @@ class Exchange:
         return {"list": [self.wallet_view(acct, coins)]}
 
     def fee_rate(self, uid: str, params: dict[str, Any]) -> dict[str, Any]:
+        """GET /v5/account/fee-rate. The docs mark ``category`` required, yet their own request
+        example (and ccxt's fetchTradingFees) sends none and gets linear rates back: a missing
+        category means linear here [inferred]. Spot and option answers carry ``category``,
+        derivatives answers do not; option items have ``symbol: ""`` and a ``baseCoin``."""
         self.account(uid)
+        if params.get("category") in (None, ""):
+            params = {**params, "category": "linear"}
         category = self._category(params)
         maker, taker = FEE_RATES[category]
         symbol = params.get("symbol")
-        if symbol:
+        if symbol and category != "option":
             self.instrument(category, symbol)
             symbols = [symbol]
         else:
             symbols = [i["symbol"] for i in self.market.instruments(category)]
+        rates = {"takerFeeRate": fmt(taker), "makerFeeRate": fmt(maker)}
         if category == "option":
             bases = sorted({self.instrument(category, s).base for s in symbols})
-            items = [{"baseCoin": b, "takerFeeRate": fmt(taker), "makerFeeRate": fmt(maker)} for b in bases]
+            base = params.get("baseCoin")
+            items = [{"symbol": "", "baseCoin": b, **rates} for b in bases if not base or b == base]
         else:
-            items = [{"symbol": s, "takerFeeRate": fmt(taker), "makerFeeRate": fmt(maker)} for s in symbols]
+            items = [{"symbol": s, **rates} for s in symbols]
+        if category in ("spot", "option"):
+            return {"category": category, "list": items}
         return {"list": items}
+
+    # ---- funding wallet ------------------------------------------------------------------------
+    def transferable(self, acct: Account, account_type: str, coin: str) -> Decimal:
+        """What may leave a wallet: FUND its balance; UNIFIED what no order or position uses."""
+        if account_type == "FUND":
+            return acct.funding.get(coin, ZERO)
+        return self.withdrawable(acct, coin)
+
+    def inter_transfer(self, uid: str, params: dict[str, Any]) -> dict[str, Any]:
+        """POST /v5/asset/transfer/inter-transfer between the UNIFIED and FUND wallets (asset codes 1312xx)."""
+        acct = self.account(uid)
+        for name in ("transferId", "coin", "amount", "fromAccountType", "toAccountType"):
+            if params.get(name) in (None, ""):
+                raise ApiError(10001, f"params error: {name} is required")
+        transfer_id = params["transferId"]
+        coin = params["coin"]
+        src, dst = params["fromAccountType"], params["toAccountType"]
+        if not isinstance(transfer_id, str) or len(transfer_id) > 64 or not isinstance(coin, str):
+            raise ApiError(131203, "Request parameter error")
+        if src == dst:
+            raise ApiError(131211, "fromAccountType can't be the same as toAccountType")
+        if src not in ("UNIFIED", "FUND") or dst not in ("UNIFIED", "FUND"):
+            raise ApiError(131203, "Request parameter error")  # a UTA has no SPOT / CONTRACT wallet
+        amount = _dec(params, "amount", 131215, "Amount error")
+        assert amount is not None
+        if amount <= 0:
+            raise ApiError(131215, "Amount error")
+        if amount.as_tuple().exponent < -8:  # type: ignore[operator]
+            raise ApiError(131210, "Amount accuracy error")
+        if any(t["transferId"] == transfer_id for t in acct.transfers):
+            raise ApiError(131214, "TransferId exist")
+        if amount > self.transferable(acct, src, coin):
+            raise ApiError(131212, "Insufficient balance")
+        wallets = {"UNIFIED": acct.balances, "FUND": acct.funding}
+        wallets[src][coin] = wallets[src].get(coin, ZERO) - amount
+        wallets[dst][coin] = wallets[dst].get(coin, ZERO) + amount
+        acct.transfers.append(
+            {
+                "transferId": transfer_id,
+                "coin": coin,
+                "amount": fmt(amount),
+                "fromAccountType": src,
+                "toAccountType": dst,
+                "timestamp": str(now_ms()),
+                "status": "SUCCESS",
+            }
+        )
+        if src == "UNIFIED" or dst == "UNIFIED":
+            events = _Events()
+            if self.listeners:
+                events.add("wallet", "", self.wallet_view(acct))
+            self._publish(uid, events)
+        return {"transferId": transfer_id, "status": "SUCCESS"}
 
     def account_info(self, uid: str) -> dict[str, Any]:
         acct = self.account(uid)

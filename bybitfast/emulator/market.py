@@ -21,7 +21,7 @@ import random
 import time
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from math import exp as _exp
@@ -1126,7 +1126,9 @@ class Market:
         self._full_books = [b for b in self.books.values() if b.has_full]
         self._callbacks: list[Callable[[], None]] = []
         self._publishers: list[Callable[[], None]] = []
+        self._throttles: list[Callable[[], Awaitable[None]]] = []
         self._task: asyncio.Task | None = None
+        self.fast = False  # running flat out (start(fast=True))
 
     def steps_for(self, seconds: float) -> int:
         """Steps in a push period of ``seconds`` (a manual market counts DEFAULT_STEP_SECONDS per step)."""
@@ -1184,6 +1186,10 @@ class Market:
         if callback in self._publishers:
             self._publishers.remove(callback)
 
+    def add_throttle(self, wait: Callable[[], Awaitable[None]]) -> None:
+        """Fast mode awaits ``wait()`` after every tick (a publisher whose subscribers need to catch up)."""
+        self._throttles.append(wait)
+
     def record_trade(self, category: str, symbol: str, price: Decimal, qty: Decimal, taker_side: str) -> None:
         """A trade done by the matching engine: last price, klines, 24h stats and publicTrade."""
         b = self.book(category, symbol)
@@ -1222,12 +1228,21 @@ class Market:
             for b in books:
                 b.end_round()
 
-    async def start(self) -> None:
-        """Step every ``interval`` seconds in the background (no-op when interval is 0)."""
-        if self.interval > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+    async def start(self, *, fast: bool = False) -> None:
+        """Step every ``interval`` seconds in the background (no-op when interval is 0).
+
+        ``fast``: flat out instead, ``steps_per_tick`` steps per event-loop iteration, as fast as
+        the sockets deliver (benchmarks, demos); a running paced loop is replaced. Push cadences
+        (full book, liquidations, ...) still count ``interval`` (or 50 ms when 0) per step.
+        """
+        if self._task is not None and fast != self.fast:
+            await self.stop()
+        if self._task is None and (fast or self.interval > 0):
+            self.fast = fast
+            self._task = asyncio.get_running_loop().create_task(self._run_fast() if fast else self._run())
 
     async def stop(self) -> None:
+        self.fast = False
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -1235,6 +1250,14 @@ class Market:
                 await task
             except asyncio.CancelledError:
                 pass
+
+    async def _run_fast(self) -> None:
+        throttles = self._throttles
+        while True:
+            self.step(self.steps_per_tick)
+            for wait in throttles:
+                await wait()
+            await asyncio.sleep(0)  # let the sockets flush what this tick queued
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

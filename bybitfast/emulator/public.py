@@ -1,10 +1,17 @@
 """The public sockets ``/v5/public/{spot,linear,inverse,option}``: acks, pongs and market pushes.
 
 One :class:`Hub` per market holds the topics somebody is subscribed to. After every market step
-it builds each topic's frame once (a ``str``) and appends the same object to every subscriber's
-queue; one writer task per connection sends them in order through :class:`ServerSocket` (frame
-counting, drop faults, latency). Subscribing is synchronous with respect to the market: the
-snapshot is built at the current ``u`` and queued before the next step can queue delta ``u+1``.
+it builds each topic's frame once (compact JSON ``bytes``) and appends the same object to every
+subscriber's queue. Subscribing is synchronous with respect to the market: the snapshot is built
+at the current ``u`` and queued before the next step can queue delta ``u+1``.
+
+Fan-out: a connection's first push in an event-loop iteration schedules one :meth:`Conn.flush`
+(``call_soon``), which hands everything queued by then (every frame of every step run in that
+iteration) to :meth:`ServerSocket.write_frames`: one ``transport.write`` per flush, no ``await``
+per frame. While the transport is paused (client not reading) frames stay queued and a drain
+task resumes the flush; a queue that reaches ``MAX_QUEUE`` frames cuts the connection as a slow
+consumer. A delayed ack (``faults.delay_responses``) holds everything queued behind it, in order.
+With link latency the per-frame writer task of :meth:`Conn.writer` is used instead.
 
 Acks, pongs and errors follow PROTOCOL §4.2/§4.4 per category; messages not documented there
 are marked [inferred].
@@ -27,11 +34,10 @@ if TYPE_CHECKING:
 
 SPOT_MAX_ARGS = 10
 MAX_QUEUE = 200_000  # frames queued for one connection before it is cut as a slow consumer
-_dumps = orjson.dumps
-
-
-def _json(obj: Any) -> str:
-    return _dumps(obj).decode()
+FLUSH_BYTES = 256 * 1024  # payload bytes per transport.write (the transport may pause us in between)
+THROTTLE_FRAMES = 1024  # fast mode: the market waits for a subscriber with a longer backlog ...
+THROTTLE_SECONDS = 1.0  # ... at most this long, then stops waiting on it (it may end up cut as slow)
+_json = orjson.dumps  # frames are compact JSON bytes, built once for every subscriber
 
 
 class Topic:
@@ -50,7 +56,7 @@ class Topic:
         self.subs: set[Conn] = set()
         self.last: dict[str, Any] | None = None  # last published ticker (linear/inverse deltas)
         self.last_push_step = 0
-        self.snap: tuple[int, int, str] | None = None  # (step_no, u, frame) cache for new subscribers
+        self.snap: tuple[int, int, bytes] | None = None  # (step_no, u, frame) cache for new subscribers
 
 
 class Hub:
@@ -62,6 +68,7 @@ class Hub:
         self.topics: dict[tuple[str, str], Topic] = {}
         self.conns: set[Conn] = set()
         market.add_publisher(self.publish)
+        market.add_throttle(self.throttle)
 
     # ---- topic names -----------------------------------------------------------------
     def resolve(self, category: str, name: str) -> Topic | str:
@@ -138,7 +145,7 @@ class Hub:
                 self.market.unwatch(topic.category, topic.book.symbol, topic.depth)
 
     # ---- frames ----------------------------------------------------------------------
-    def book_frame(self, t: Topic, kind: str, b1: list, a1: list, u: int) -> str:
+    def book_frame(self, t: Topic, kind: str, b1: list, a1: list, u: int) -> bytes:
         b = t.book
         assert b is not None
         data = {"s": b.symbol, "b": b1, "a": a1, "u": u, "seq": b.seq}
@@ -147,7 +154,7 @@ class Hub:
             return _json({"topic": t.name, "ts": b.ts, "type": kind, "data": data, "cts": b.cts})
         return _json({"topic": t.name, "type": kind, "ts": b.ts, "data": data, "cts": b.cts})
 
-    def snapshot_frame(self, t: Topic) -> str | None:
+    def snapshot_frame(self, t: Topic) -> bytes | None:
         """The frame a new subscriber gets first (None: nothing until the next push)."""
         b = t.book
         m = self.market
@@ -179,21 +186,21 @@ class Hub:
             return self.insurance_frame(t, "snapshot", t.books, ts)
         return None  # publicTrade, allLiquidation, priceLimit, orderbook.full: nothing on subscribe
 
-    def full_frame(self, t: Topic, delta: tuple[list[tuple[int, int]], list[tuple[int, int]]], u: int) -> str:
+    def full_frame(self, t: Topic, delta: tuple[list[tuple[int, int]], list[tuple[int, int]]], u: int) -> bytes:
         """An ``orderbook.full`` delta (always type delta; key order of the docs example)."""
         b = t.book
         assert b is not None
         data = {"s": b.symbol, "b": b.format_delta(delta[0], -1), "a": b.format_delta(delta[1], 1), "u": u, "seq": b.full_seq}
         return _json({"topic": t.name, "ts": b.full_ts, "type": "delta", "data": data, "cts": b.full_cts})
 
-    def insurance_frame(self, t: Topic, kind: str, books: list[Book], ts: int) -> str:
+    def insurance_frame(self, t: Topic, kind: str, books: list[Book], ts: int) -> bytes:
         items = [
             {"coin": x.spec.settle, "symbols": x.symbol, "balance": x.insurance_balance(), "updateTime": str(x.insurance_pub_ms)}
             for x in books
         ]
         return _json({"topic": t.name, "type": kind, "ts": ts, "data": items})
 
-    def ticker_frame(self, t: Topic, kind: str, data: dict[str, Any]) -> str:
+    def ticker_frame(self, t: Topic, kind: str, data: dict[str, Any]) -> bytes:
         b = t.book
         assert b is not None
         if t.category == "spot":
@@ -202,7 +209,7 @@ class Hub:
             return _json({"topic": t.name, "ts": b.ts, "type": "snapshot", "id": f"{t.name}-{b.seq}-{b.ts}", "data": data})
         return _json({"topic": t.name, "type": kind, "data": data, "cs": b.seq, "ts": b.ts})
 
-    def trade_frame(self, t: Topic) -> str | None:
+    def trade_frame(self, t: Topic) -> bytes | None:
         items = []
         ts = 0
         for b in t.books:
@@ -229,7 +236,7 @@ class Hub:
         # Bybit sends at most 1024 trades per message; our steps never come close.
         return _json({"topic": t.name, "type": "snapshot", "ts": ts, "data": items})
 
-    def next_frames(self, t: Topic, step_no: int, out: list[str]) -> bool:
+    def next_frames(self, t: Topic, step_no: int, out: list[bytes]) -> bool:
         """Frames of ``t`` for this step (appended to ``out``); True when a u=1 reset fired."""
         b = t.book
         kind = t.kind
@@ -347,7 +354,7 @@ class Hub:
             return
         step_no = self.market.step_no
         reset_fired = False
-        frames: list[str] = []
+        frames: list[bytes] = []
         for t in list(self.topics.values()):
             frames.clear()
             if self.next_frames(t, step_no, frames):
@@ -358,6 +365,18 @@ class Hub:
                         conn.push(f)
         if reset_fired:
             self.faults.end_resets()
+
+    async def throttle(self) -> None:
+        """Fast mode (``Market.start(fast=True)``): let subscribers with a backlog catch up first.
+
+        A connection that does not drain within THROTTLE_SECONDS is no longer waited for (until it
+        drains once), so one stalled client cannot freeze the market; its queue then grows up to the
+        slow-consumer cut as in paced mode.
+        """
+        for conn in list(self.conns):
+            if len(conn.queue) > THROTTLE_FRAMES and not conn.throttle_exempt and not conn.sock.closed:
+                if not await conn.wait_drained(THROTTLE_SECONDS):
+                    conn.throttle_exempt = True
 
 
 def rpi_levels(b: Book) -> tuple[list[list[str]], list[list[str]]]:
@@ -397,35 +416,123 @@ class Conn:
         self.category = category
         self.hub = hub
         self.topics: dict[str, Topic] = {}
-        self.queue: deque[Any] = deque()
+        self.queue: deque[Any] = deque()  # frames (bytes), or (delay, frame) for a delayed ack
         self.wake = asyncio.Event()
+        self.direct = sock.direct  # flush() batches; else the writer() task sends frame by frame
+        self.throttle_exempt = False
+        self._loop = asyncio.get_running_loop()
+        self._flush_pending = False
+        self._held: asyncio.TimerHandle | asyncio.Task | None = None  # a delayed ack or a drain blocks the queue
+        self._delayed = 0  # (delay, frame) items in the queue
+        self._drained: asyncio.Future[None] | None = None
 
     # ---- outgoing ----------------------------------------------------------------------
-    def push(self, frame: str, delay: float = 0.0) -> None:
+    def push(self, frame: bytes, delay: float = 0.0) -> None:
         q = self.queue
         if len(q) >= MAX_QUEUE:
             if not self.sock.closed:
                 self.hub.faults.record("slow_consumer", self.sock.path, conn_id=self.sock.conn_id, queued=len(q))
                 self.sock.abort()
             return
-        q.append((delay, frame) if delay else frame)
-        if not self.wake.is_set():
+        if delay:
+            q.append((delay, frame))
+            self._delayed += 1
+        else:
+            q.append(frame)
+        if self.direct:
+            if not self._flush_pending and self._held is None:
+                self._flush_pending = True
+                self._loop.call_soon(self.flush)
+        elif not self.wake.is_set():
             self.wake.set()
 
     def ack(self, frame: dict[str, Any]) -> None:
         self.push(_json(frame), self.hub.faults.response_delay)
 
+    def flush(self) -> None:
+        """Write everything queued (direct mode), up to a delayed ack or until the transport pauses."""
+        self._flush_pending = False
+        if self._held is not None:
+            return
+        q = self.queue
+        sock = self.sock
+        while q:
+            if sock.closed:
+                q.clear()
+                break
+            if sock.paused:
+                self._held = self._loop.create_task(self._drain())
+                return
+            if self._delayed:
+                head = q[0]
+                if type(head) is tuple:
+                    q.popleft()
+                    q.appendleft(head[1])
+                    self._delayed -= 1
+                    self._held = self._loop.call_later(head[0], self._release)
+                    return
+            if not self._delayed and len(q) <= 64:
+                batch = list(q)  # the common case: a few frames from this iteration's steps
+                q.clear()
+            else:
+                batch = []
+                size = 0
+                while q and size < FLUSH_BYTES:
+                    f = q[0]
+                    if type(f) is tuple:
+                        break
+                    q.popleft()
+                    batch.append(f)
+                    size += len(f)
+            sock.write_frames(batch)
+        self._signal_drained()
+
+    def _release(self) -> None:
+        self._held = None
+        self.flush()
+
+    async def _drain(self) -> None:
+        try:
+            await self.sock.drain()
+        except ConnectionError:
+            self.sock.closed = True
+        self._held = None
+        self.flush()
+
+    def _signal_drained(self) -> None:
+        self.throttle_exempt = False
+        w = self._drained
+        if w is not None:
+            self._drained = None
+            if not w.done():
+                w.set_result(None)
+
+    async def wait_drained(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until the queue has been handed to the transport; False on timeout."""
+        if not self.queue or self.sock.closed:
+            return True
+        if self._drained is None:
+            self._drained = self._loop.create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._drained), timeout)
+        except TimeoutError:
+            return False
+        return True
+
     async def writer(self) -> None:
+        """Frame-by-frame sender through :meth:`ServerSocket.send` (used when there is link latency)."""
         q = self.queue
         sock = self.sock
         wake = self.wake
         while True:
             if not q:
+                self._signal_drained()
                 wake.clear()
                 await wake.wait()
                 continue
             item = q.popleft()
             if type(item) is tuple:
+                self._delayed -= 1
                 await asyncio.sleep(item[0])
                 item = item[1]
             if not await sock.send(item):
@@ -554,6 +661,12 @@ class Conn:
             self.hub.remove(self, t)
         self.topics.clear()
         self.queue.clear()
+        self._delayed = 0
+        held, self._held = self._held, None
+        if held is not None:
+            held.cancel()
+        self._flush_pending = True  # no flush after close
+        self._signal_drained()
 
 
 async def handle(ex: Any, request: web.Request, category: str) -> web.WebSocketResponse:
@@ -568,22 +681,26 @@ async def handle(ex: Any, request: web.Request, category: str) -> web.WebSocketR
     hub = hub_for(ex)
     conn = Conn(sock, category, hub)
     hub.conns.add(conn)
-    writer = asyncio.get_running_loop().create_task(conn.writer())
+    writer = None if conn.direct else asyncio.get_running_loop().create_task(conn.writer())
     try:
         async for text in sock.messages():
             conn.on_text(text)
-            if sock.closed or writer.done():
+            if sock.closed or (writer is not None and writer.done()):
                 break
     finally:
         if sockets is not None:
             sockets.discard(sock)
         hub.conns.discard(conn)
+        held = conn._held  # noqa: SLF001 - a drain task must finish before the socket closes
         conn.close()
-        writer.cancel()
-        try:
-            await writer
-        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the socket is gone either way
-            pass
+        for task in (writer, held if isinstance(held, asyncio.Task) else None):
+            if task is None:
+                continue
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the socket is gone either way
+                pass
         if not sock.ws.closed:
             await sock.ws.close()
     return sock.ws

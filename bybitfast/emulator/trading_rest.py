@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[["Emulator", RequestContext], Awaitable[Any]]
 HANDLERS: dict[tuple[str, str], Handler] = {}
+HOURLY_BORROW_RATE = "0.0000015"  # the one rate collateral-info and the VIP margin table show
 
 
 def route(verb: str, path: str) -> Callable[[Handler], Handler]:
@@ -217,7 +218,7 @@ async def collateral_info(ex: Emulator, ctx: RequestContext) -> Any:
         "list": [
             {
                 "currency": coin,
-                "hourlyBorrowRate": "0.0000015",
+                "hourlyBorrowRate": HOURLY_BORROW_RATE,
                 "maxBorrowingAmount": "1000000",
                 "freeBorrowingLimit": "0",
                 "freeBorrowAmount": "0",
@@ -262,15 +263,22 @@ def _coin_balance(ex: Emulator, ctx: RequestContext, coin: str) -> dict[str, Any
     bal = acct.balances.get(coin)
     if bal is None:
         return {"coin": coin, "walletBalance": "0", "transferBalance": "0", "bonus": "0", "transferSafeAmount": "", "ltvTransferSafeAmount": ""}
-    avail = max(exch.available(acct, coin), bal * 0)
     return {
         "coin": coin,
         "walletBalance": fmt(bal),
-        "transferBalance": fmt(min(avail, bal)),
+        "transferBalance": fmt(exch.transferable(acct, "UNIFIED", coin)),  # what inter-transfer accepts
         "bonus": "0",
         "transferSafeAmount": "",
         "ltvTransferSafeAmount": "",
     }
+
+
+def _fund_balance(ex: Emulator, ctx: RequestContext, coin: str) -> dict[str, Any]:
+    from .exchange import fmt
+
+    bal = ex.exchange.account(_uid(ctx)).funding.get(coin)
+    text = fmt(bal) if bal is not None else "0"
+    return {"coin": coin, "walletBalance": text, "transferBalance": text, "bonus": "0", "transferSafeAmount": "", "ltvTransferSafeAmount": ""}
 
 
 @route("GET", "/v5/asset/transfer/query-account-coins-balance")
@@ -280,8 +288,14 @@ async def account_coins_balance(ex: Emulator, ctx: RequestContext) -> Any:
         raise ApiError(10001, "params error: accountType is required")
     acct = ex.exchange.account(_uid(ctx))
     coin = ctx.params.get("coin")
-    coins = [c for c in str(coin).split(",") if c] if coin else list(acct.balances)
-    balances = [_coin_balance(ex, ctx, c) for c in coins] if account_type == "UNIFIED" else []
+    if account_type == "FUND":
+        coins = [c for c in str(coin).split(",") if c] if coin else list(acct.funding)
+        balances = [_fund_balance(ex, ctx, c) for c in coins]
+    elif account_type == "UNIFIED":
+        coins = [c for c in str(coin).split(",") if c] if coin else list(acct.balances)
+        balances = [_coin_balance(ex, ctx, c) for c in coins]
+    else:
+        balances = []
     return {"accountType": account_type, "memberId": acct.uid, "balance": balances}
 
 
@@ -292,7 +306,12 @@ async def account_coin_balance(ex: Emulator, ctx: RequestContext) -> Any:
     if not account_type or not coin:
         raise ApiError(10001, "params error: accountType and coin are required")
     acct = ex.exchange.account(_uid(ctx))
-    bal = _coin_balance(ex, ctx, coin) if account_type == "UNIFIED" else {"coin": coin, "walletBalance": "0", "transferBalance": "0", "bonus": "0"}
+    if account_type == "UNIFIED":
+        bal = _coin_balance(ex, ctx, coin)
+    elif account_type == "FUND":
+        bal = _fund_balance(ex, ctx, coin)
+    else:
+        bal = {"coin": coin, "walletBalance": "0", "transferBalance": "0", "bonus": "0"}
     return {"accountType": account_type, "bizType": 1, "accountId": acct.uid, "memberId": acct.uid, "balance": bal}
 
 
@@ -302,16 +321,84 @@ async def transfer_coin_list(ex: Emulator, ctx: RequestContext) -> Any:
     return {"list": list(acct.balances)}
 
 
+# Deposit / withdrawal chains per coin: (chain, chainType, confirmation, withdrawFee, depositMin,
+# withdrawMin, minAccuracy, contractAddress). Figures in the range the exchange shows; coins not
+# listed get one native chain named after the coin.
+_CHAINS: dict[str, tuple[tuple[str, str, str, str, str, str, str, str], ...]] = {
+    "BTC": (("BTC", "BTC", "1", "0.0001", "0.0001", "0.001", "8", ""),),
+    "ETH": (
+        ("ETH", "Ethereum", "6", "0.0006", "0.00001", "0.002", "8", ""),
+        ("ARBI", "Arbitrum One", "10", "0.0001", "0.00001", "0.001", "8", ""),
+    ),
+    "SOL": (("SOL", "SOL", "100", "0.004", "0.001", "0.01", "8", ""),),
+    "USDT": (
+        ("ETH", "Ethereum (ERC20)", "6", "3", "0", "10", "6", "0xdac17f958d2ee523a2206206994597c13d831ec7"),
+        ("TRX", "TRC20", "20", "1", "0", "10", "6", "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"),
+    ),
+    "USDC": (("ETH", "Ethereum (ERC20)", "6", "3", "0", "10", "6", "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"),),
+}
+
+
+def _chains(coin: str) -> tuple[tuple[str, str, str, str, str, str, str, str], ...]:
+    return _CHAINS.get(coin) or ((coin, coin, "12", "0", "0", "0", "8", ""),)
+
+
+def known_coins(ex: Emulator, uid: str | None = None) -> list[str]:
+    """Every coin the emulator lists: instrument base / quote / settle coins and wallet coins."""
+    coins: dict[str, None] = {}
+    for category in ex.market.categories:
+        for info in ex.market.instruments(category):
+            for key in ("baseCoin", "quoteCoin", "settleCoin"):
+                c = info.get(key)
+                if c and c != "USD":  # inverse contracts quote in USD, which is no coin on Bybit
+                    coins[c] = None
+    if uid is not None:
+        acct = ex.exchange.account(uid)
+        coins.update(dict.fromkeys(acct.balances))
+        coins.update(dict.fromkeys(acct.funding))
+    return sorted(coins)
+
+
 @route("GET", "/v5/asset/coin/query-info")
 async def coin_info(ex: Emulator, ctx: RequestContext) -> Any:
-    acct = ex.exchange.account(_uid(ctx))
     coin = ctx.params.get("coin")
-    rows = [
-        {"name": c, "coin": c, "remainAmount": "1000000", "chains": []}
-        for c in acct.balances
-        if not coin or c == coin
-    ]
+    rows = []
+    for c in known_coins(ex, _uid(ctx)):
+        if coin and c != coin:
+            continue
+        chains = [
+            {
+                "chainType": ctype,
+                "confirmation": conf,
+                "withdrawFee": fee,
+                "depositMin": dmin,
+                "withdrawMin": wmin,
+                "chain": chain,
+                "chainDeposit": "1",
+                "chainWithdraw": "1",
+                "minAccuracy": acc,
+                "withdrawPercentageFee": "0",
+                "contractAddress": contract,
+                "safeConfirmNumber": conf,
+            }
+            for chain, ctype, conf, fee, dmin, wmin, acc, contract in _chains(c)
+        ]
+        rows.append({"name": c, "coin": c, "remainAmount": "1000000", "chains": chains})
     return {"rows": rows}
+
+
+def deposit_address_of(uid: str, coin: str, chain: str) -> str:
+    """A stable, well-formed address per (account, coin, chain): never a real wallet."""
+    import hashlib
+
+    digest = hashlib.sha256(f"bybitfast-emulator:{uid}:{coin}:{chain}".encode()).hexdigest()
+    if chain == "BTC":
+        return "bc1q" + digest[:38]
+    if chain in ("TRX",):
+        return "T" + digest[:33]
+    if chain == "SOL":
+        return digest[:44]
+    return "0x" + digest[:40]
 
 
 @route("GET", "/v5/asset/withdraw/withdrawable-amount")
@@ -348,16 +435,52 @@ async def deposit_address(ex: Emulator, ctx: RequestContext) -> Any:
     coin = ctx.params.get("coin")
     if not coin:
         raise ApiError(10001, "params error: coin is required")
-    return {"coin": coin, "chains": []}
+    uid = _uid(ctx)
+    if coin not in known_coins(ex, uid):
+        raise ApiError(131002, "Parameter error")  # coin not listed
+    wanted = ctx.params.get("chainType")
+    chains = [
+        {
+            "chainType": ctype,
+            "addressDeposit": deposit_address_of(uid, coin, chain),
+            "tagDeposit": "",
+            "chain": chain,
+            "batchReleaseLimit": "-1",
+            "contractAddress": contract[-6:],  # the exchange shows only the last 6 characters
+        }
+        for chain, ctype, _conf, _fee, _dmin, _wmin, _acc, contract in _chains(coin)
+        if not wanted or chain == wanted
+    ]
+    return {"coin": coin, "chains": chains}
 
 
 @route("POST", "/v5/asset/transfer/inter-transfer")
 async def inter_transfer(ex: Emulator, ctx: RequestContext) -> Any:
-    ex.exchange.account(_uid(ctx))
-    for name in ("transferId", "coin", "amount", "fromAccountType", "toAccountType"):
-        if not ctx.params.get(name):
-            raise ApiError(10001, f"params error: {name} is required")
-    return {"transferId": str(ctx.params["transferId"]), "status": "SUCCESS"}
+    return ex.exchange.inter_transfer(_uid(ctx), ctx.params)
+
+
+@route("GET", "/v5/asset/transfer/query-inter-transfer-list")
+async def inter_transfer_list(ex: Emulator, ctx: RequestContext) -> Any:
+    acct = ex.exchange.account(_uid(ctx))
+    p = ctx.params
+    try:
+        start = int(p.get("startTime") or 0)
+        end = int(p.get("endTime") or 0) or None
+    except ValueError:
+        raise ApiError(10001, "params error: startTime / endTime invalid") from None
+    rows = [
+        t
+        for t in reversed(acct.transfers)
+        if (not p.get("transferId") or t["transferId"] == p["transferId"])
+        and (not p.get("coin") or t["coin"] == p["coin"])
+        and (not p.get("status") or t["status"] == p["status"])
+        and start <= int(t["timestamp"])
+        and (end is None or int(t["timestamp"]) <= end)
+    ]
+    from .exchange import _page
+
+    page, cursor = _page(rows, p, 20, 50)
+    return {"list": page, "nextPageCursor": cursor}
 
 
 @route("GET", "/v5/user/query-api")
@@ -399,6 +522,27 @@ async def query_api(ex: Emulator, ctx: RequestContext) -> Any:
         "kycLevel": "LEVEL_DEFAULT",
         "kycRegion": "",
     }
+
+
+@route("GET", "/v5/spot-margin-trade/data")
+async def vip_margin_data(ex: Emulator, ctx: RequestContext) -> Any:
+    """Public VIP margin table; the emulator has one tier ("No VIP") and one rate for every coin."""
+    level = ctx.params.get("vipLevel") or "No VIP"
+    currency = ctx.params.get("currency")
+    items = [
+        {
+            "borrowable": True,
+            "collateralRatio": "1" if c in ("USDT", "USDC") else "0.95",
+            "currency": c,
+            "hourlyBorrowRate": HOURLY_BORROW_RATE,
+            "liquidationOrder": str(i + 1),
+            "marginCollateral": True,
+            "maxBorrowingAmount": "1000000",
+        }
+        for i, c in enumerate(known_coins(ex))
+        if not currency or c == currency
+    ]
+    return {"vipCoinList": [{"list": items, "vipLevel": level}] if level == "No VIP" else []}
 
 
 @route("GET", "/v5/system/status")
