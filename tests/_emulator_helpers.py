@@ -6,13 +6,14 @@ import asyncio
 import hashlib
 import hmac
 import json
+import threading
 import time
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 
-from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
 
 
 def hmac_hex(secret: str, payload: str | bytes) -> str:
@@ -98,3 +99,41 @@ async def recv_until(ws: aiohttp.ClientWebSocketResponse, pred: Any, timeout: fl
                 return frame
 
     return await asyncio.wait_for(loop(), timeout)
+
+
+class ThreadedEmulator:
+    """An Emulator on its own event loop in a daemon thread (for threaded, blocking clients)."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.ex: Emulator | None = None
+
+    def __enter__(self) -> Emulator:
+        self.thread.start()
+        self.ex = self.call(self._start())
+        return self.ex
+
+    async def _start(self) -> Emulator:
+        ex = Emulator(**self.options)
+        await ex.start()
+        return ex
+
+    def call(self, coro: Any, timeout: float = 10.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def run(self, fn: Any, *args: Any) -> Any:
+        """Call a plain function on the emulator's loop (e.g. ``market.step``: it schedules pushes)."""
+
+        async def call() -> Any:
+            return fn(*args)
+
+        return self.call(call())
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.ex is not None
+        self.call(self.ex.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()

@@ -1,5 +1,6 @@
 """Real third-party clients, unchanged, against the emulator: pybit (REST, private stream, trade
-socket, public stream) and the Node SDK bybit-api (REST, private stream, WS API).
+socket, public stream) and the Node SDK bybit-api (REST, public book stream, private stream, WS API).
+ccxt has its own file (test_emulator_ccxt.py).
 
 pybit's WebSocket classes connect in their constructors and run in threads, so the emulator runs
 on its own loop in a background thread here; their URL templates are monkeypatched to point at it.
@@ -9,7 +10,6 @@ has it, e.g. ``cd /tmp/x && npm install bybit-api``); otherwise that test is ski
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -18,42 +18,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from _emulator_helpers import ThreadedEmulator
 
-from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
+from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 pybit = pytest.importorskip("pybit")
 
 NODE_SCRIPT = Path(__file__).parent / "node" / "bybit_api_emulator.js"
-
-
-class ThreadedEmulator:
-    """An Emulator on its own event loop in a daemon thread (for threaded, blocking clients)."""
-
-    def __init__(self, **options) -> None:
-        self.options = options
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.ex: Emulator | None = None
-
-    def __enter__(self) -> Emulator:
-        self.thread.start()
-        self.ex = self.call(self._start())
-        return self.ex
-
-    async def _start(self) -> Emulator:
-        ex = Emulator(**self.options)
-        await ex.start()
-        return ex
-
-    def call(self, coro, timeout: float = 10.0):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def __exit__(self, *exc) -> None:
-        assert self.ex is not None
-        self.call(self.ex.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +45,38 @@ def pybit_urls(emu, monkeypatch):
     return emu
 
 
-def pybit_http(ex):
+def pybit_http(ex, key: str = DEFAULT_API_KEY, secret: str = DEFAULT_API_SECRET):
     from pybit.unified_trading import HTTP
 
-    session = HTTP(testnet=False, api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET)
+    session = HTTP(testnet=False, api_key=key, api_secret=secret)
     session.endpoint = ex.rest_url
     return session
+
+
+def test_pybit_rest_order_lifecycle(emu):
+    """place / amend / cancel / open orders / positions / wallet on a fresh account."""
+    emu.add_api_key("PYBITLIFE0001", "pybit-lifecycle-secret")
+    session = pybit_http(emu, "PYBITLIFE0001", "pybit-lifecycle-secret")
+    wallet = session.get_wallet_balance(accountType="UNIFIED", coin="USDT")["result"]["list"][0]
+    assert [c["coin"] for c in wallet["coin"]] == ["USDT"] and wallet["coin"][0]["walletBalance"] == "100000"
+    bid = float(session.get_tickers(category="linear", symbol="BTCUSDT")["result"]["list"][0]["bid1Price"])
+    price = f"{int(bid * 0.9)}.0"
+    placed = session.place_order(category="linear", symbol="BTCUSDT", side="Buy", orderType="Limit", qty="0.01", price=price, orderLinkId="pybit-life-1")
+    oid = placed["result"]["orderId"]
+    open_orders = session.get_open_orders(category="linear", symbol="BTCUSDT")["result"]["list"]
+    assert [(o["orderId"], o["orderStatus"], o["price"], o["qty"]) for o in open_orders] == [(oid, "New", price, "0.010")]
+    amended = session.amend_order(category="linear", symbol="BTCUSDT", orderId=oid, qty="0.02")
+    assert amended["result"] == {"orderId": oid, "orderLinkId": "pybit-life-1"}
+    assert session.get_open_orders(category="linear", symbol="BTCUSDT", orderLinkId="pybit-life-1")["result"]["list"][0]["qty"] == "0.020"
+    wallet = session.get_wallet_balance(accountType="UNIFIED")["result"]["list"][0]
+    usdt = next(c for c in wallet["coin"] if c["coin"] == "USDT")
+    assert float(usdt["totalOrderIM"]) > 0  # the resting order holds margin
+    cancelled = session.cancel_order(category="linear", symbol="BTCUSDT", orderLinkId="pybit-life-1")
+    assert cancelled["result"]["orderId"] == oid
+    assert session.get_open_orders(category="linear", symbol="BTCUSDT")["result"]["list"] == []
+    session.place_order(category="linear", symbol="BTCUSDT", side="Sell", orderType="Market", qty="0.02")
+    pos = session.get_positions(category="linear", settleCoin="USDT")["result"]["list"]
+    assert [(p["symbol"], p["side"], p["size"]) for p in pos] == [("BTCUSDT", "Sell", "0.020")]
 
 
 def test_pybit_rest_public_and_private(emu):
@@ -112,32 +109,58 @@ def test_pybit_rest_rejects_wrong_secret(emu):
     assert err.value.status_code == 10004
 
 
+def _private_subscribed(ex, topics: set[str]) -> bool:
+    """Whether a private connection of ``ex`` has processed subscribes to all of ``topics``."""
+    return any(topics <= getattr(getattr(fn, "__self__", None), "topics", set()) for fn in ex.exchange.listeners)
+
+
 def test_pybit_private_stream(pybit_urls):
     from pybit.unified_trading import WebSocket
 
-    got = threading.Event()
-    frames: list[dict] = []
+    emu = pybit_urls
+    emu.add_api_key("PYBITWS0001", "pybit-ws-secret")
+    frames: dict[str, list[dict]] = {"order": [], "execution": [], "position": [], "wallet": []}
+    lock = threading.Lock()
+    cancelled = threading.Event()
+    filled = threading.Event()
 
-    def on_order(msg):
-        frames.append(msg)
-        got.set()
+    def collect(msg):
+        with lock:
+            frames[msg["topic"]].append(msg)
+            orders = [d for f in frames["order"] for d in f["data"]]
+        if any(d["orderLinkId"] == "pybit-ws-2" and d["orderStatus"] == "Cancelled" for d in orders):
+            cancelled.set()
+        if any(d["orderLinkId"] == "pybit-ws-1" and d["orderStatus"] == "Filled" for d in orders) and frames["wallet"]:
+            filled.set()
 
-    ws = WebSocket(testnet=False, channel_type="private", api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET, ping_interval=20)
+    ws = WebSocket(testnet=False, channel_type="private", api_key="PYBITWS0001", api_secret="pybit-ws-secret", ping_interval=20)
     try:
-        ws.order_stream(callback=on_order)
-        deadline_ok = False
-        session = pybit_http(pybit_urls)
-        for _ in range(50):  # the subscribe ack has to land before the order event; poll briefly
-            if ws.auth and ws.subscriptions:
-                deadline_ok = True
+        ws.order_stream(callback=collect)
+        ws.execution_stream(callback=collect)
+        ws.position_stream(callback=collect)
+        ws.wallet_stream(callback=collect)
+        for _ in range(100):  # the subscribes must be processed before the order events; poll briefly
+            if ws.auth and _private_subscribed(emu, {"order", "execution", "position", "wallet"}):
                 break
             threading.Event().wait(0.05)
-        assert deadline_ok, "pybit never saw a successful auth"
-        threading.Event().wait(0.2)
+        assert ws.auth, "pybit never saw a successful auth"
+        session = pybit_http(emu, "PYBITWS0001", "pybit-ws-secret")
         session.place_order(category="linear", symbol="BTCUSDT", side="Sell", orderType="Market", qty="0.01", orderLinkId="pybit-ws-1")
-        assert got.wait(5), "no order push reached pybit"
-        assert frames[0]["topic"] == "order"
-        assert any(d["orderLinkId"] == "pybit-ws-1" for f in frames for d in f["data"])
+        assert filled.wait(5), "no fill / wallet push reached pybit"
+        with lock:
+            execs = [d for f in frames["execution"] for d in f["data"] if d["orderLinkId"] == "pybit-ws-1"]
+            positions = [d for f in frames["position"] for d in f["data"]]
+        assert execs and sum(float(e["execQty"]) for e in execs) == pytest.approx(0.01)
+        assert positions[-1]["side"] == "Sell" and positions[-1]["size"] == "0.010"
+
+        price = f"{int(float(session.get_tickers(category='linear', symbol='BTCUSDT')['result']['list'][0]['ask1Price']) * 1.1)}.0"
+        session.place_order(category="linear", symbol="BTCUSDT", side="Sell", orderType="Limit", qty="0.01", price=price, orderLinkId="pybit-ws-2")
+        session.amend_order(category="linear", symbol="BTCUSDT", orderLinkId="pybit-ws-2", qty="0.03")
+        session.cancel_order(category="linear", symbol="BTCUSDT", orderLinkId="pybit-ws-2")
+        assert cancelled.wait(5), "no cancel push reached pybit"
+        with lock:
+            states = [(d["orderStatus"], d["qty"]) for f in frames["order"] for d in f["data"] if d["orderLinkId"] == "pybit-ws-2"]
+        assert states == [("New", "0.010"), ("New", "0.030"), ("Cancelled", "0.030")]
     finally:
         ws.exit()
 
@@ -215,5 +238,11 @@ def test_bybit_api_node_sdk(emu):
     result = json.loads(lines[-1])
     assert proc.returncode == 0, result
     assert result["wallet"] == 0 and result["status"] == 0 and result["private_auth"] is True
+    # Public stream: snapshot then +1 deltas, applied by the script without deleting absent levels.
+    assert result["book_snapshot"] == "snapshot" and result["book_deltas"] >= 5 and result["book_levels"] == [50, 50]
+    assert result["private_subscribed"] is True
     assert result["rest_order"] == 0 and result["push_link_id"] == "node-rest-1"
+    # WS API create / amend / cancel, each confirmed by an order push on the private stream.
     assert result["ws_order"] == 0 and result["ws_order_link_id"] == "node-ws-1"
+    assert result["ws_amend"] == 0 and result["ws_cancel"] == 0 and result["ws_cancel_order_id"] is True
+    assert result["ws_cancel_again"] == 110001 and result["open_after"] == 0
