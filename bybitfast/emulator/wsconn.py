@@ -18,6 +18,7 @@ aiohttp's writer, one at a time, as before.
 from __future__ import annotations
 
 import asyncio
+import operator
 import struct
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,28 @@ def encode_text_frames(frames: list[bytes]) -> bytes:
         add(small[n] if n < 126 else _PACK_MEDIUM(0x81, 126, n) if n < 65536 else _PACK_LARGE(0x81, 127, n))
         add(f)
     return b"".join(parts)
+
+
+class _WireMemo:
+    """The wire bytes of the last batch written: subscribers flushed in the same loop iteration
+    usually hold the very same frame objects (built once by the hub), so the batch is encoded once
+    and the other subscribers get the same ``bytes`` (checked by identity, element by element)."""
+
+    __slots__ = ("frames", "wire")
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.wire = b""
+
+    def encode(self, frames: list[bytes]) -> bytes:
+        if len(frames) == len(self.frames) and all(map(operator.is_, frames, self.frames)):
+            return self.wire
+        wire = encode_text_frames(frames)
+        self.frames, self.wire = frames, wire
+        return wire
+
+
+_memo = _WireMemo()
 
 
 class ServerSocket:
@@ -119,11 +142,7 @@ class ServerSocket:
         drop_now = faults.drop_at is not None and faults.should_drop_now(self.path)
         if drop_now:
             n = 1
-        if n == 1:
-            f = frames[0]
-            transport.write(text_header(len(f)) + f)
-        else:
-            transport.write(encode_text_frames(frames if n == len(frames) else frames[:n]))
+        transport.write(_memo.encode(frames if n == len(frames) else frames[:n]))
         self.sent += n
         if drop is not None and self.sent >= drop:
             self.faults.record("drop_after_frames", self.path, frames=self.sent, conn_id=self.conn_id)
