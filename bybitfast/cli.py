@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -128,11 +128,18 @@ def _emulator_run(args: argparse.Namespace) -> int:
             market_interval=args.market_interval,
         )
 
-    asyncio.run(main())
+    run_loop(main())  # uvloop when installed: ~15 us less per emulated REST request
     return 0
 
 
 # ---- shared by the client tools ---------------------------------------------------------------
+def run_loop(main: Coroutine[Any, Any, Any]) -> Any:
+    """Run a command's coroutine on uvloop when installed (imported lazily: ``--help`` stays fast)."""
+    from .ws.connection import run
+
+    return run(main)
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -180,19 +187,25 @@ def _demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--category", default="linear", choices=("spot", "linear"), help="default linear")
 
 
-def _demo_run(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+def _run_live(command: str, main: Coroutine[Any, Any, None]) -> int:
+    """Run a live command on the SDK's loop: exit 1 with the error on stderr, 130 on Ctrl-C."""
     from .errors import BybitError
     from .ws.connection import run
 
     try:
-        run(run_demo(duration=args.duration, symbol=args.symbol, category=args.category))
+        run(main)
     except BybitError as exc:
-        print(f"bybitfast demo: {exc}", file=sys.stderr)
+        print(f"bybitfast {command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _demo_run(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return _run_live("demo", run_demo(duration=args.duration, symbol=args.symbol, category=args.category))
 
 
 # ---- book ----------------------------------------------------------------------------------------
@@ -215,18 +228,8 @@ def _book_run(args: argparse.Namespace) -> int:
     if args.depth not in BOOK_DEPTHS[args.category]:
         parser.error(f"--depth {args.depth} is not served for {args.category}; choose one of {BOOK_DEPTHS[args.category]}")
     _check_url(parser, args.url, ("ws", "wss"))
-    from .errors import BybitError
-    from .ws.connection import run
-
-    try:
-        run(_book_main(args.symbol.upper(), category=args.category, depth=args.depth, duration=args.duration,
-                          levels=args.levels, testnet=args.testnet, ws_base_url=args.url, emulator=args.emulator))
-    except BybitError as exc:
-        print(f"bybitfast book: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+    return _run_live("book", _book_main(args.symbol.upper(), category=args.category, depth=args.depth, duration=args.duration,
+                                        levels=args.levels, testnet=args.testnet, ws_base_url=args.url, emulator=args.emulator))
 
 
 async def _book_main(symbol: str, *, category: str, depth: int, duration: float | None, levels: int,
@@ -285,7 +288,7 @@ def _time_run(args: argparse.Namespace) -> int:
     from .errors import BybitError
 
     try:
-        asyncio.run(_time_main(testnet=args.testnet, base_url=args.url, emulator=args.emulator, samples=args.samples))
+        run_loop(_time_main(testnet=args.testnet, base_url=args.url, emulator=args.emulator, samples=args.samples))
     except BybitError as exc:
         print(f"bybitfast time: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

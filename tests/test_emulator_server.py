@@ -299,3 +299,18 @@ def test_cli_help_documents_default_key(capsys):
         main(["emulator", "--help"])
     out = capsys.readouterr().out
     assert DEFAULT_API_KEY in out and DEFAULT_API_SECRET in out
+
+
+async def test_request_log_is_bounded(monkeypatch):
+    """A long-running emulator keeps only the newest requests (it used to grow without bound)."""
+    import aiohttp
+
+    from bybitfast.emulator import Emulator, server
+
+    monkeypatch.setattr(server, "REQUEST_LOG_LIMIT", 10)
+    async with Emulator(rate_limits=False) as ex, aiohttp.ClientSession() as http:
+        for _ in range(25):
+            async with http.get(f"{ex.rest_url}/v5/market/time") as resp:
+                assert resp.status == 200
+        assert len(ex.request_log) <= 10
+        assert ex.request_log[-1]["path"] == "/v5/market/time"

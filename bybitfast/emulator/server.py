@@ -61,6 +61,7 @@ _FLAT_LIMITS: dict[str, int] = {
     "/v5/account/fee-rate": 5,
 }
 DEFAULT_LIMIT = 20
+REQUEST_LOG_LIMIT = 100_000
 
 
 class RateLimiter:
@@ -160,6 +161,8 @@ class Emulator:
         self.exchange = Exchange(self.market, seed=seed)
         self.keys = KeyStore()
         self.limiter = RateLimiter(rate_limits)
+        # Every REST request, newest last; trimmed by half past REQUEST_LOG_LIMIT so a long-running
+        # emulator does not grow without bound (tests slice from a remembered length well within it).
         self.request_log: list[dict[str, Any]] = []
         self.handlers = _load_handlers()
         self.routes: dict[tuple[str, str], tuple[str, str]] = {(v, p): (a, g) for v, p, a, g in ROUTES}
@@ -256,7 +259,10 @@ class Emulator:
             "ret_code": -1,
             "http_status": 200,
         }
-        self.request_log.append(log)
+        request_log = self.request_log
+        request_log.append(log)
+        if len(request_log) > REQUEST_LOG_LIMIT:
+            del request_log[: REQUEST_LOG_LIMIT // 2]
         try:
             return await self._answer(request, method, path, raw_query, body, route, private_route, log)
         finally:
