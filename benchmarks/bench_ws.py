@@ -8,6 +8,8 @@ process, so the figure is messages per second on one core.
 
 - ``test_bybitfast_managed_book``: ``WebsocketClient.subscribe_order_book`` (picows -> native
   router -> native book, no Python JSON per frame).
+- ``test_bybitfast_managed_book_on_update_hook``: the same with ``on_update=`` (one Python call and
+  two clock reads per frame: the price of reacting to, and timing, every update).
 - ``test_aiohttp_orjson_dict_baseline``: aiohttp client + ``orjson.loads`` + dict book: the usual
   Python stack; the group's reference (first baseline).
 - ``test_picows_orjson_dict_no_sdk_baseline``: picows + ``orjson.loads`` + dict book (no SDK).
@@ -19,28 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
-import random
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from _frames import TOPIC, make_stream
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fuzz"))
-from fuzz_book import Stream  # noqa: E402
-
-from bybitfast.ws.connection import run  # noqa: E402
+from bybitfast.ws.connection import run
 
 N = 200_000
-TOPIC = "orderbook.200.BTCUSDT"
 ROUNDS = 3
-
-
-def make_stream(n: int) -> tuple[bytes, list[bytes]]:
-    st = Stream(random.Random(7), levels=200, topic=TOPIC, absent=False, mixed_format=False)
-    return st.snapshot(), [st.delta(10) for _ in range(n)]
+SEED = 7
 
 
 def encode_server_frames(frames: list[bytes]) -> bytes:
@@ -62,7 +55,7 @@ def encode_server_frames(frames: list[bytes]) -> bytes:
 def _serve(n: int, port_q: Any) -> None:
     import picows
 
-    snap, deltas = make_stream(n)
+    snap, deltas = make_stream(n, seed=SEED)
     blob = encode_server_frames(deltas)
 
     class Push(picows.WSListener):
@@ -160,6 +153,26 @@ async def bybitfast_client(url: str, last_u: int) -> float:
         await c.close_all()
 
 
+async def bybitfast_hook_client(url: str, last_u: int) -> float:
+    from bybitfast.ws.client import WebsocketClient
+
+    seen = [0, 0]
+
+    def on_update(book: Any, apply_ns: int) -> None:  # what a user would do at least: count and time
+        seen[0] += 1
+        seen[1] += apply_ns
+
+    c = WebsocketClient(ws_url={"v5_linear_public": url}, ping_interval=None)
+    try:
+        book = await c.subscribe_order_book("BTCUSDT", "linear", 200, on_update=on_update)
+        t0 = time.perf_counter()
+        c.connection("v5_linear_public").send(b'{"op":"go"}')
+        await _wait_u(lambda: book.update_id, last_u)
+        return time.perf_counter() - t0
+    finally:
+        await c.close_all()
+
+
 async def picows_dict_client(url: str, last_u: int) -> float:
     import picows
 
@@ -209,13 +222,14 @@ async def aiohttp_dict_client(url: str, last_u: int) -> float:
 
 CLIENTS = {
     "bybitfast managed book (picows+uvloop+native)": bybitfast_client,
+    "bybitfast managed book + on_update hook": bybitfast_hook_client,
     "picows + orjson + dict book": picows_dict_client,
     "aiohttp + orjson + dict book": aiohttp_dict_client,
 }
 
 
 def last_u_of(n: int) -> int:
-    _, deltas = make_stream(n)
+    _, deltas = make_stream(n, seed=SEED)
     return orjson.loads(deltas[-1])["data"]["u"]
 
 
@@ -240,6 +254,10 @@ def _bench(benchmark: Any, server: Any, client: Any) -> None:
 
 def test_bybitfast_managed_book(benchmark: Any, server: Any) -> None:
     _bench(benchmark, server, bybitfast_client)
+
+
+def test_bybitfast_managed_book_on_update_hook(benchmark: Any, server: Any) -> None:
+    _bench(benchmark, server, bybitfast_hook_client)
 
 
 def test_aiohttp_orjson_dict_baseline(benchmark: Any, server: Any) -> None:

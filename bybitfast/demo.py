@@ -3,8 +3,9 @@
 It shows the whole SDK working together, with no network and no keys: a local order book kept by
 the WebSocket client, quotes placed and amended at the touch over the trade socket, fills read
 from the private stream (order / execution / position), and what it costs: messages per second,
-book update time, order round-trip percentiles and PnL. After ``duration`` seconds it cancels its
-quotes, prints a summary and returns it.
+book update time (the managed book's own native ``apply`` time per frame, reported by its
+``on_update`` hook), order round-trip percentiles and PnL. After ``duration`` seconds it cancels
+its quotes, prints a summary and returns it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TextIO
-
-import orjson
 
 from .book import OrderBook
 from .emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
@@ -32,7 +31,6 @@ DEMO_MARKET_INTERVAL = 0.02
 REQUOTE_INTERVAL = 0.25  # per side; keeps amends well under the 10/s order-amend limit
 DISPLAY_INTERVAL = 0.5  # TTY refresh; plain output prints every PLAIN_INTERVAL
 PLAIN_INTERVAL = 1.0
-TIMED_DEPTH = 200  # depth of the book whose native apply time the display reports
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -67,9 +65,9 @@ class Stats:
     """Everything the display and the summary report; updated by the stream callbacks."""
 
     started: float = field(default_factory=time.perf_counter)
-    events: int = 0  # decoded frames delivered as ``update`` events (private topics, the timed book)
-    book_updates: int = 0
-    book_update_ns: list[int] = field(default_factory=list)  # per applied frame, sampled
+    events: int = 0  # decoded frames delivered as ``update`` events (the private topics)
+    book_updates: int = 0  # frames that changed the managed book (its on_update hook calls)
+    book_update_ns: list[int] = field(default_factory=list)  # the book's apply time per frame (first 100k)
     placed: int = 0
     amended: int = 0
     cancelled: int = 0
@@ -322,14 +320,13 @@ async def run_demo(
         ws = WebsocketClient(DEFAULT_API_KEY, DEFAULT_API_SECRET, ws_url=ex.ws_url)
         try:
             await trade.connect()
-            book = await _wire_streams(ws, maker, stats, category=category, symbol=symbol, depth=depth)
+            await _wire_streams(ws, maker, stats, category=category, symbol=symbol, depth=depth)
             stats.started = time.perf_counter()  # rates over the trading time, not the start-up
             deadline = time.perf_counter() + duration
             while (left := deadline - time.perf_counter()) > 0:
                 await asyncio.sleep(min(left, 0.1))
                 display.update(stats.lines())
             await maker.close()
-            stats.book_updates = book.snapshots + book.deltas
             display.update(stats.lines(), force=True)
             display.finish()
         finally:
@@ -345,41 +342,30 @@ async def _wire_streams(ws: WebsocketClient, maker: MarketMaker, stats: Stats, *
                         symbol: str, depth: int) -> OrderBook:
     """Subscribe the managed book and the private topics; route their updates to the maker.
 
-    The managed book (``orderbook.{depth}``) is applied natively inside the client with no Python
-    callback per frame, so its cost cannot be timed from here. The figure shown is measured on the
-    same kind of book fed the deeper ``orderbook.200`` stream (delivered as ``update`` events):
-    the time of ``OrderBook.apply`` alone, per real frame. Those events also drive requoting.
+    The managed book (``orderbook.{depth}``) is applied natively inside the client; its
+    ``on_update`` hook runs after each applied frame with the nanoseconds ``OrderBook.apply``
+    took, so the "update cost" shown is that book's own apply time, and each update drives
+    requoting. No book frame is decoded in Python. Private topics arrive as ``update`` events.
     """
-    timed = OrderBook(symbol, category=category, depth=TIMED_DEPTH)
-    timed_topic = timed.topic
-    book: OrderBook | None = None
+
+    def on_book(book: OrderBook, apply_ns: int) -> None:
+        stats.book_updates += 1
+        if len(stats.book_update_ns) < 100_000:
+            stats.book_update_ns.append(apply_ns)
+        stats.best_bid, stats.best_ask = book.best_bid_price(), book.best_ask_price()
+        stats.mid = (stats.best_bid + stats.best_ask) / 2
+        maker.on_book(stats.best_bid, stats.best_ask)
 
     def on_update(msg: dict[str, Any]) -> None:
         stats.events += 1
-        topic = msg.get("topic")
-        if topic == timed_topic:
-            msg.pop("ws_key", None)
-            raw = orjson.dumps(msg)
-            t0 = time.perf_counter_ns()
-            timed.apply(raw)
-            dt = time.perf_counter_ns() - t0
-            if len(stats.book_update_ns) < 100_000:
-                stats.book_update_ns.append(dt)
-            if book is not None and book.valid:
-                stats.book_updates = book.snapshots + book.deltas
-                stats.best_bid, stats.best_ask = book.best_bid_price(), book.best_ask_price()
-                stats.mid = (stats.best_bid + stats.best_ask) / 2
-                maker.on_book(stats.best_bid, stats.best_ask)
-            return
-        handler = {"order": maker.on_order, "execution": maker.on_execution, "position": maker.on_position}.get(topic or "")
+        handler = {"order": maker.on_order, "execution": maker.on_execution, "position": maker.on_position}.get(msg.get("topic") or "")
         if handler is not None:
             for item in msg.get("data") or ():
                 handler(item)
 
     ws.on("update", on_update)
-    book = await ws.subscribe_order_book(symbol, category, depth)
+    book = await ws.subscribe_order_book(symbol, category, depth, on_update=on_book)
     await ws.subscribe_v5(["order", "execution", "position"])
-    await ws.subscribe_v5(timed_topic, category)
     return book
 
 

@@ -91,6 +91,7 @@ def test_demo_runs_fills_and_summarises() -> None:
         line.split(None, 1) for line in out.split("\nsummary\n", 1)[1].splitlines() if line.strip()
     )
     assert int(summary["books_updated"]) > 0
+    assert float(summary["book_update_p50_us"]) > 0  # the managed book's own apply time (on_update hook)
     assert int(summary["orders_placed"]) > 0
     assert int(summary["orders_filled"]) > 0
     assert int(summary["fills"]) > 0

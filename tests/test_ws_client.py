@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from _loopback import serve_loopback
 from aiohttp import web
 
 from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
@@ -445,11 +446,7 @@ async def test_full_book_buffers_deltas_and_loads_rest_snapshot() -> None:
     srv = FullBookServer()
     app = web.Application()
     app.router.add_get("/v5/public/spot", srv.handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+    runner, port = await serve_loopback(app)
     snapshots = [
         # first fetch: older than the buffer (u=5 < first buffered 11, seq 50 < 110): must be refetched
         {"s": "BTCUSDT", "b": [["99", "1"]], "a": [["101", "1"]], "ts": 1, "u": 5, "seq": 50, "cts": 1},
@@ -562,5 +559,261 @@ async def test_full_book_against_emulator_with_gap_and_restart() -> None:
         await matches_rest()
         assert [type(p["reason"]).__name__ for p in log.of("book_resync")] == ["OrderBookGapError", "OrderBookGapError"]
         assert log.of("update") == []
+        await c.close_all()
+        await no_client_tasks_left()
+
+
+# ---- request pacing (PROTOCOL §4.5) --------------------------------------------------------------
+class PaceGate:
+    """Stands in for the client's pacing sleep: records each wait and blocks until released."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self._q: asyncio.Queue[None] = asyncio.Queue()
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await self._q.get()
+
+    def release(self, n: int = 1) -> None:
+        for _ in range(n):
+            self._q.put_nowait(None)
+
+
+def spy_sends(st: Any) -> list[dict]:
+    sent: list[dict] = []
+    real = st.conn.send
+
+    def send(data: bytes | str) -> None:
+        real(data)
+        sent.append(orjson.loads(data))
+
+    st.conn.send = send
+    return sent
+
+
+async def test_resubscribe_after_reconnect_is_paced_after_the_burst() -> None:
+    async with Emulator(market_interval=0, symbols=SYMBOLS) as ex:
+        c = client(ex, subscribe_burst=2, subscribe_rate=0.001)  # slots 1000 s apart: no refill during the test
+        gate = PaceGate()
+        c._pace_sleep = gate.sleep
+        st = c._stream("v5_spot_public")
+        sent = spy_sends(st)
+        intervals = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M")
+        topics = [f"kline.{i}.{s}" for s in SYMBOLS["spot"] for i in intervals] + [f"tickers.{s}" for s in SYMBOLS["spot"]]
+        assert len(topics) == 42  # 5 spot requests: 10, 10, 10, 10, 2
+        for round_ in range(2):
+            if round_ == 0:
+                task = asyncio.ensure_future(c.subscribe_v5(topics, "spot"))
+            else:
+                sent.clear()
+                gate.waits.clear()
+                c.connection("v5_spot_public").reconnect_now("test")
+            # the burst (2 requests) goes out at once; each further request waits for its own slot
+            for n in range(3):
+                await until(lambda: len(gate.waits) == n + 1)
+                assert len(sent) == 2 + n, (round_, n)
+                gate.release()
+            await until(lambda: len(sent) == 5)
+            assert [len(f["args"]) for f in sent] == [10, 10, 10, 10, 2]
+            assert [a for f in sent for a in f["args"]] == topics and {f["op"] for f in sent} == {"subscribe"}
+            assert [round(w / 1000) for w in gate.waits] == [1, 2, 3]  # each request's own slot, 1/rate apart
+            if round_ == 0:
+                await asyncio.wait_for(task, 3)
+            await until(lambda: st.store.acked == set(topics))
+        assert st.drain is None and not st.outbox and c.sizes()["tasks"] == 0
+        await c.close_all()
+        await no_client_tasks_left()
+
+
+async def test_single_batch_resubscribe_and_resync_are_never_delayed() -> None:
+    async with Emulator(market_interval=0, symbols=SYMBOLS) as ex:
+        c = client(ex)  # default pacing
+        gate = PaceGate()
+        c._pace_sleep = gate.sleep
+        log = Log(c)
+        book = await c.subscribe_order_book("BTCUSDT", "linear", 50)
+        await c.subscribe_v5(["tickers.BTCUSDT", "publicTrade.BTCUSDT"], "linear")
+        st = c._streams["v5_linear_public"]
+        sent = spy_sends(st)
+        c.connection("v5_linear_public").reconnect_now("test")
+        await until(lambda: log.of("reconnected") and st.conn.connected)
+        assert len(sent) == 1 and len(sent[0]["args"]) == 3  # sent inside on_connected, before "connected"
+        await until(lambda: book.valid and len(st.store.acked) == 3)
+        ex.faults.skip_delta("orderbook.50.BTCUSDT")
+        ex.market.step(2)
+        await until(lambda: len(log.of("book_valid")) == 3)
+        assert [f["op"] for f in sent[1:]] == ["unsubscribe", "subscribe"]
+        assert gate.waits == []  # nothing ever waited for the pacer
+        await c.close_all()
+
+
+def test_pacing_options_are_validated() -> None:
+    with pytest.raises(ConfigurationError):
+        WebsocketClient(subscribe_rate=0)
+    with pytest.raises(ConfigurationError):
+        WebsocketClient(subscribe_burst=0)
+    WebsocketClient(subscribe_rate=None)  # no pacing at all
+
+
+# ---- orderbook.full: the gap delta opens the new session (PROTOCOL §5.6) ------------------------
+async def subscribe_full(ex: Emulator, c: WebsocketClient, **kw: Any) -> Any:
+    """Subscribe BTCUSDT spot orderbook.full, stepping the market until the first push syncs it."""
+    task = asyncio.ensure_future(c.subscribe_order_book("BTCUSDT", "spot", "full", **kw))
+    for _ in range(400):
+        if task.done():
+            break
+        ex.market.step(1)
+        await asyncio.sleep(0.005)
+    return await asyncio.wait_for(task, 3)
+
+
+async def test_full_book_keeps_the_gap_delta_and_resyncs_without_another_push() -> None:
+    async with Emulator(market_interval=0, symbols=SYMBOLS) as ex:
+        c = client(ex)
+        log = Log(c)
+        eb = ex.market.book("spot", "BTCUSDT")
+        book = await subscribe_full(ex, c)
+        u0 = eb.full_u
+        await until(lambda: book.update_id == u0)
+        ex.faults.skip_delta("orderbook.full.BTCUSDT")
+        while eb.full_u < u0 + 2:  # push u0+1 is withheld; push u0+2 reveals the gap
+            ex.market.step(1)
+        await until(lambda: log.of("book_resync"))
+        assert type(log.of("book_resync")[0]["reason"]).__name__ == "OrderBookGapError"
+        # no further push: the revealing delta alone lines up with the REST snapshot
+        await until(lambda: book.valid and book.update_id == u0 + 2)
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{ex.rest_url}/v5/market/full_orderbook", params={"category": "spot", "symbol": "BTCUSDT"}) as r:
+                res = (await r.json())["result"]
+        assert res["u"] == u0 + 2 == eb.full_u
+        assert [(Decimal(p), Decimal(q)) for p, q in book.bids_decimal()] == [(Decimal(p), Decimal(q)) for p, q in res["b"]]
+        assert [(Decimal(p), Decimal(q)) for p, q in book.asks_decimal()] == [(Decimal(p), Decimal(q)) for p, q in res["a"]]
+        while eb.full_u < u0 + 4:  # and live deltas keep applying after it
+            ex.market.step(1)
+        await until(lambda: book.update_id == u0 + 4)
+        assert book.valid and log.names() == ["open", "response", "book_valid", "book_resync", "book_valid"]
+        await c.close_all()
+        await no_client_tasks_left()
+
+
+# ---- per-frame hook of managed books --------------------------------------------------------------
+async def test_on_update_hook_sees_every_applied_frame_with_its_apply_time() -> None:
+    async with Emulator(market_interval=0, symbols=SYMBOLS) as ex:
+        c = client(ex)
+        log = Log(c)
+        calls: list[tuple[int, bool, int]] = []
+
+        def hook(b: Any, apply_ns: int) -> None:
+            calls.append((b.update_id, b.valid, apply_ns))
+
+        plain = await c.subscribe_order_book("ETHUSDT", "linear", 50)
+        book = await c.subscribe_order_book("BTCUSDT", "linear", 50, on_update=hook)
+        st = c._streams["v5_linear_public"]
+        assert st.router.route("orderbook.50.ETHUSDT") is plain  # no hook: frames go straight into the native book
+        assert st.router.route("orderbook.50.BTCUSDT") is not book
+        ex.market.step(20)
+        await assert_book_matches_exchange(ex, book, "linear", "BTCUSDT", 50)
+        assert len(calls) == book.snapshots + book.deltas  # one call per applied frame (snapshot included)
+        assert [u for u, _, _ in calls] == list(range(calls[0][0], calls[0][0] + len(calls)))  # after each apply
+        assert all(valid and type(ns) is int and ns > 0 for _, valid, ns in calls)
+        # a gap: the resync's snapshot is reported too, and the hook stays on the live route
+        ex.faults.skip_delta("orderbook.50.BTCUSDT")
+        ex.market.step(3)
+        await until(lambda: len(log.of("book_valid")) == 3 and book.valid)
+        n = len(calls)
+        ex.market.step(5)
+        await assert_book_matches_exchange(ex, book, "linear", "BTCUSDT", 50)
+        assert len(calls) > n and calls[-1][0] == book.update_id
+        assert log.of("update") == []  # still no JSON decoding in Python
+        # the same call again replaces the hook
+        other: list[int] = []
+        assert await c.subscribe_order_book("BTCUSDT", "linear", 50, on_update=lambda b, ns: other.append(b.update_id)) is book
+        n = len(calls)
+        ex.market.step(3)
+        await assert_book_matches_exchange(ex, book, "linear", "BTCUSDT", 50)
+        assert len(calls) == n and other and other[-1] == book.update_id
+        await c.close_all()
+
+
+async def test_on_update_hook_errors_are_reported_and_the_book_stays_live() -> None:
+    async with Emulator(market_interval=0, symbols=SYMBOLS) as ex:
+        c = client(ex)
+        log = Log(c)
+
+        def bad(b: Any, apply_ns: int) -> None:
+            raise RuntimeError("user bug")
+
+        book = await c.subscribe_order_book("BTCUSDT", "linear", 50, on_update=bad)
+        ex.market.step(5)
+        await assert_book_matches_exchange(ex, book, "linear", "BTCUSDT", 50)
+        errors = [p for p in log.of("exception") if p.get("where") == "on_update"]
+        assert errors and all(isinstance(p["error"], RuntimeError) and p["topic"] == "orderbook.50.BTCUSDT" for p in errors)
+        assert log.of("book_resync") == [] and c.connection("v5_linear_public").generation == 1
+        await c.close_all()
+
+
+async def test_on_update_hook_on_a_full_book() -> None:
+    async with Emulator(market_interval=0, symbols=SYMBOLS) as ex:
+        c = client(ex)
+        eb = ex.market.book("spot", "BTCUSDT")
+        calls: list[int] = []
+        book = await subscribe_full(ex, c, on_update=lambda b, ns: calls.append(b.update_id))
+        assert calls and calls[-1] == book.update_id  # the REST load counts as one update
+        u0 = eb.full_u
+        while eb.full_u < u0 + 2:
+            ex.market.step(1)
+        await until(lambda: book.update_id == u0 + 2)
+        assert calls[-2:] == [u0 + 1, u0 + 2]
+        await c.close_all()
+
+
+# ---- PROTOCOL §8 weakness 12: no call left hanging ------------------------------------------------
+async def test_calls_fail_at_once_when_the_connection_gives_up() -> None:
+    from bybitfast.errors import WebsocketError
+
+    policy = ReconnectPolicy(initial=0.01, maximum=0.02, jitter=0.0, max_attempts=2)
+    c = WebsocketClient(ws_url="ws://127.0.0.1:1", reconnect=policy, budget=ConnectBudget(), subscribe_timeout=30, resync_timeout=30)
+    log = Log(c)
+    sub = asyncio.ensure_future(c.subscribe_v5("tickers.BTCUSDT", "linear"))
+    book = asyncio.ensure_future(c.subscribe_order_book("BTCUSDT", "linear", 50))
+    for fut in (sub, book):
+        with pytest.raises(WebsocketError, match="gave up after 2 failed attempts"):
+            await asyncio.wait_for(fut, 3)  # not the 30 s subscribe timeout
+    assert log.names()[-1] == "close" and len(log.of("reconnect")) == 2
+    st = c._streams["v5_linear_public"]
+    assert set(st.store.desired) == {"tickers.BTCUSDT", "orderbook.50.BTCUSDT"}  # still wanted
+    assert st.store.sizes()["waiters"] == 0 and c.sizes()["v5_linear_public.valid_waiters"] == 0
+    await c.close_all()
+    await no_client_tasks_left()
+
+
+async def test_async_callbacks_run_and_their_errors_are_reported() -> None:
+    async with Emulator(market_interval=0, symbols=SYMBOLS) as ex:
+        c = client(ex)
+        got: list[str] = []
+
+        async def collect(p: dict) -> None:
+            await asyncio.sleep(0)
+            got.append(p["topic"])
+
+        async def bad(p: dict) -> None:
+            raise RuntimeError("async user bug")
+
+        assert c.on("update", collect) is collect
+        c.on("update", bad)
+        errors: list[dict] = []
+        c.on("exception", errors.append)
+        with pytest.raises(InvalidParameterError):
+            c.on("update", "not callable")  # type: ignore[arg-type]
+        await c.subscribe_v5("publicTrade.BTCUSDT", "linear")
+        ex.market.step(5)
+        await until(lambda: got and errors)
+        assert set(got) == {"publicTrade.BTCUSDT"}
+        assert all(isinstance(p["error"], RuntimeError) and p["where"] == "update callback" for p in errors)
+        c.off("update", collect)
+        c.off("update", bad)
+        assert c._handlers["update"] == []
+        assert c.connection("v5_linear_public").generation == 1
         await c.close_all()
         await no_client_tasks_left()

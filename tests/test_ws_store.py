@@ -149,3 +149,51 @@ async def test_dropped_waiter_leaves_no_trace() -> None:
     w = s.wait("subscribe", ["a"], fut)
     s.drop_waiter(w)
     assert s.waiters == {}
+
+
+# ---- request pacing (PROTOCOL §4.5: pace resubscribes) --------------------------------------
+def test_pacer_lets_the_burst_through_then_spaces_requests() -> None:
+    from bybitfast.errors import ConfigurationError
+    from bybitfast.ws.store import RequestPacer
+
+    p = RequestPacer(rate=100.0, burst=3)
+    assert [p.ready(10.0) and p.reserve(10.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert not p.ready(10.0)
+    # the next reservations queue 10 ms apart, however the caller's sleeps turn out
+    assert [round(p.reserve(10.0), 6) for _ in range(3)] == [0.01, 0.02, 0.03]
+    assert round(p.reserve(10.03), 6) == 0.01  # 30 ms later the queue has drained: the next slot is 10 ms away
+    assert p.ready(11.0) and p.reserve(11.0) == 0.0  # refilled (up to the burst, not beyond)
+    assert [p.reserve(11.0) == 0.0 for _ in range(3)] == [True, True, False]
+    p.reset()
+    assert p.ready(11.0) and [p.reserve(11.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    unpaced = RequestPacer(rate=None)
+    assert all(unpaced.ready(0.0) and unpaced.reserve(0.0) == 0.0 for _ in range(100))
+    with pytest.raises(ConfigurationError):
+        RequestPacer(rate=0)
+    with pytest.raises(ConfigurationError):
+        RequestPacer(burst=0)
+
+
+def test_pacer_defaults_resubscribe_a_few_hundred_spot_topics_well_under_a_second() -> None:
+    from bybitfast.ws.store import RequestPacer
+
+    s = TopicStore("v5_spot_public")
+    s.add([f"tickers.S{i}USDT" for i in range(300)])
+    reqs = s.resubscribe_all()
+    p = RequestPacer()
+    last = max(p.reserve(0.0) for _ in reqs)  # when the last of the 30 requests may go
+    assert len(reqs) == 30 and last < 0.5
+    one = RequestPacer()
+    assert one.ready(0.0) and one.reserve(0.0) == 0.0  # a single-batch resubscribe never waits
+
+
+def test_public_character_limit_counts_the_args_array_as_sent() -> None:
+    # ["t1","t2"]: quotes, commas and brackets count (the exchange measures what it receives)
+    s = TopicStore("v5_linear_public")
+    topics = [f"{i:09d}" for i in range(1_750)]  # 9 chars each: 15,750 raw, 21,001 as a JSON array
+    assert len(orjson.dumps(topics)) == 21_001
+    with pytest.raises(SubscriptionError):
+        s.add(topics)
+    assert not s.desired
+    s.add(topics[:-1])  # 20,989 characters as sent: fits
+    assert len(s.desired) == 1_749

@@ -3,12 +3,15 @@
 A :class:`TopicStore` knows which topics the user wants (``desired``), which requests are in
 flight (``pending``, by a short ``req_id``) and which the exchange acknowledged (``acked``). It
 builds the subscribe/unsubscribe frames within the exchange's limits (spot: 10 args per request;
-others: 500; public sockets: ≤21,000 characters of args per connection; option ≤2,000 args;
+others: 500; public sockets: ≤21,000 characters of the args array per connection; option ≤2,000 args;
 private: an all-in-one topic and its categorised variant never share a request) and turns acks
 into per-topic results. It does no I/O: the client sends the frames it returns.
 
 Waiters (:class:`Waiter`) are what ``subscribe_v5`` awaits: they complete when every topic of the
 call is acked, or fail with :class:`SubscriptionError` naming the refused topics.
+
+:class:`RequestPacer` is the token bucket that spaces those requests on one socket (§4.5: "pace
+resubscribes after reconnect"); the client owns the clock and the sleeping.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import InvalidParameterError, SubscriptionError
+from ..errors import ConfigurationError, InvalidParameterError, SubscriptionError
 
 SPOT_MAX_ARGS = 10
 DEFAULT_MAX_ARGS = 500  # bybit-api's cap; futures/private have no documented limit
@@ -30,6 +33,56 @@ PUBLIC_MAX_CHARS = 21_000
 OPTION_MAX_TOPICS = 2_000
 PRIVATE_CATEGORISED = ("order", "execution", "execution.fast", "position")
 _CATEGORIES = (".spot", ".linear", ".inverse", ".option")
+
+
+class RequestPacer:
+    """Token bucket for subscribe/unsubscribe requests on one socket (no I/O; ``now`` is passed in).
+
+    ``burst`` requests go out at once (a single-batch resubscribe, a resync's unsubscribe +
+    subscribe pair: never delayed), then one per ``1 / rate`` seconds. Defaults (5, 100/s): 300
+    spot topics (30 requests of 10) resubscribe in ~0.25 s. ``rate=None`` disables pacing.
+    """
+
+    __slots__ = ("rate", "burst", "_tokens", "_at")
+
+    def __init__(self, rate: float | None = 100.0, burst: int = 5) -> None:
+        if rate is not None and rate <= 0:
+            raise ConfigurationError("subscribe_rate must be > 0 requests per second (or None: no pacing)")
+        if burst < 1:
+            raise ConfigurationError("subscribe_burst must be >= 1")
+        self.rate = rate
+        self.burst = burst
+        self._tokens = float(burst)
+        self._at: float | None = None
+
+    def reset(self) -> None:
+        """A fresh socket: the bucket is full again."""
+        self._tokens = float(self.burst)
+        self._at = None
+
+    def _refill(self, now: float) -> None:
+        if self._at is not None and self.rate is not None:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+
+    def ready(self, now: float) -> bool:
+        """Could one request go now without waiting?"""
+        if self.rate is None:
+            return True
+        self._refill(now)
+        return self._tokens >= 1.0 - 1e-9
+
+    def reserve(self, now: float) -> float:
+        """Book the next request's slot: seconds to wait before sending it (0 = now).
+
+        The bucket may go negative: reservations queue up ``1 / rate`` apart, however the
+        caller's sleeps turn out.
+        """
+        if self.rate is None:
+            return 0.0
+        self._refill(now)
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= -1e-9 else -self._tokens / self.rate
 
 
 def limits_for(key: str) -> tuple[int, int | None, int | None]:
@@ -41,6 +94,19 @@ def limits_for(key: str) -> tuple[int, int | None, int | None]:
     if key.endswith("_public"):
         return DEFAULT_MAX_ARGS, PUBLIC_MAX_CHARS, None
     return DEFAULT_MAX_ARGS, None, None
+
+
+def args_chars(topics: Iterable[str]) -> int:
+    """Characters of ``topics`` as a JSON ``args`` array (``["a","b"]``: quotes, commas, brackets).
+
+    The §4.5 limit (21,000 per public connection) is on the ``args`` array; counting it as sent is
+    the conservative reading (topics hold no character JSON escapes: checked on add).
+    """
+    n = total = 0
+    for t in topics:
+        n += 1
+        total += len(t)
+    return total + 3 * n + 1 if n else 2
 
 
 def private_family(topic: str) -> str:
@@ -128,10 +194,12 @@ class TopicStore:
             if not isinstance(t, str) or not t or '"' in t or "\\" in t:
                 raise InvalidParameterError(f"invalid topic {t!r}")
         if self.max_chars is not None:
-            chars = sum(map(len, self.desired)) + sum(map(len, new))
+            chars = args_chars(itertools.chain(self.desired, new))
             if chars > self.max_chars:
                 raise SubscriptionError(
-                    f"{self.key}: {chars} characters of topics exceed the exchange's {self.max_chars} per connection", topics=new
+                    f"{self.key}: the args of {len(self.desired) + len(new)} topics take {chars} characters; "
+                    f"the exchange allows {self.max_chars} per public connection",
+                    topics=new,
                 )
         if self.max_topics is not None and len(self.desired) + len(new) > self.max_topics:
             raise SubscriptionError(f"{self.key}: more than {self.max_topics} topics per connection", topics=new)
