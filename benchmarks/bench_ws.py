@@ -139,28 +139,8 @@ async def _wait_u(get_u: Any, last_u: int) -> None:
         await asyncio.sleep(0.001)
 
 
-async def bybitfast_client(url: str, last_u: int) -> float:
+async def bybitfast_client(url: str, last_u: int, on_update: Any = None) -> float:
     from bybitfast.ws.client import WebsocketClient
-
-    c = WebsocketClient(ws_url={"v5_linear_public": url}, ping_interval=None)
-    try:
-        book = await c.subscribe_order_book("BTCUSDT", "linear", 200)
-        t0 = time.perf_counter()
-        c.connection("v5_linear_public").send(b'{"op":"go"}')
-        await _wait_u(lambda: book.update_id, last_u)
-        return time.perf_counter() - t0
-    finally:
-        await c.close_all()
-
-
-async def bybitfast_hook_client(url: str, last_u: int) -> float:
-    from bybitfast.ws.client import WebsocketClient
-
-    seen = [0, 0]
-
-    def on_update(book: Any, apply_ns: int) -> None:  # what a user would do at least: count and time
-        seen[0] += 1
-        seen[1] += apply_ns
 
     c = WebsocketClient(ws_url={"v5_linear_public": url}, ping_interval=None)
     try:
@@ -171,6 +151,16 @@ async def bybitfast_hook_client(url: str, last_u: int) -> float:
         return time.perf_counter() - t0
     finally:
         await c.close_all()
+
+
+async def bybitfast_hook_client(url: str, last_u: int) -> float:
+    seen = [0, 0]
+
+    def on_update(book: Any, apply_ns: int) -> None:  # what a user would do at least: count and time
+        seen[0] += 1
+        seen[1] += apply_ns
+
+    return await bybitfast_client(url, last_u, on_update)
 
 
 async def picows_dict_client(url: str, last_u: int) -> float:

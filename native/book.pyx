@@ -17,8 +17,8 @@ from libc.stdlib cimport free, malloc, realloc, qsort
 from libc.string cimport memcmp, memcpy, memmove
 from libc.math cimport NAN
 
-from jscan cimport (JScan, cptr, js_at, js_dec_fast, js_expect, js_fail, js_init, js_int64, js_skip, js_string,
-                   js_ws)
+from jscan cimport (JScan, cptr, js_at, js_dec_fast, js_expect, js_fail, js_init, js_int64, js_key, js_obj_next,
+                   js_obj_open, js_skip, js_string, js_ws)
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
@@ -324,6 +324,16 @@ cdef inline Py_ssize_t lower_bound(const Side* sd, int64_t key) noexcept nogil:
     return (base - sd.lv) + (base[0].key < key)
 
 
+cdef inline void store_level(Level* lv, int64_t key, const PLevel* pl, int ss) noexcept nogil:
+    """Write a staged level at the book's size scale ``ss`` (``key`` is already scaled)."""
+    lv.key = key
+    lv.size = pl.s * POW10[ss - pl.sd]
+    lv.size2 = pl.s2 * POW10[ss - pl.s2d]
+    lv.pdp = pl.pw
+    lv.sdp = pl.sw
+    lv.s2dp = pl.s2w
+
+
 cdef inline void move_levels(Level* dst, const Level* src, Py_ssize_t cnt) noexcept nogil:
     """memmove of levels; a plain loop for the short moves near the top (no libc call)."""
     cdef Py_ssize_t i
@@ -562,21 +572,14 @@ cdef class OrderBook:
         cdef unsigned char kbuf[16]
         cdef cptr tp
         cdef Py_ssize_t tn
-        s.p += 1
-        if js_at(s, 125):
-            s.p += 1
-            return 1
-        while True:
+        cdef int more = js_obj_open(s)
+        while more > 0:
             kid = fast_key(s.p, s.end, &kn)
             if kid:
                 s.p += kn
                 kid &= ctx
             else:
-                if not js_at(s, 34):
-                    return js_fail(s, "expected a string key")
-                if not js_string(s, kbuf, 16, &k, &kn):
-                    return 0
-                if not js_expect(s, 58, "expected ':'"):
+                if not js_key(s, kbuf, 16, &k, &kn):
                     return 0
                 kid = key_id(k, kn) & ctx if kn > 0 else 0
             if kid:
@@ -637,14 +640,8 @@ cdef class OrderBook:
                         f.seq = v
             elif not js_skip(s, depth + 1):
                 return 0
-            js_ws(s)
-            if s.p < s.end and s.p[0] == 44:
-                s.p += 1
-                continue
-            if s.p < s.end and s.p[0] == 125:
-                s.p += 1
-                return 1
-            return js_fail(s, "expected ',' or '}'")
+            more = js_obj_next(s)
+        return more == 0
 
     cdef int _topic_ok(self, Frame* f) noexcept:
         cdef bytes want = self._bound if self._bound is not None else self._want
@@ -760,7 +757,6 @@ cdef class OrderBook:
         cdef int64_t key, prev = 0
         cdef bint ok = True
         cdef SortItem* items
-        cdef Level* lv
         sd.lv = sd.base + ((sd.cap - cnt) >> 1)
         for i in range(cnt):
             pl = &self._pl[off + i]
@@ -769,13 +765,7 @@ cdef class OrderBook:
                 ok = False
                 break
             prev = key
-            lv = &sd.lv[cnt - 1 - i]
-            lv.key = key
-            lv.size = pl.s * POW10[self._ss - pl.sd]
-            lv.size2 = pl.s2 * POW10[self._ss - pl.s2d]
-            lv.pdp = pl.pw
-            lv.sdp = pl.sw
-            lv.s2dp = pl.s2w
+            store_level(&sd.lv[cnt - 1 - i], key, pl, self._ss)
         if ok:
             sd.n = cnt
             return
@@ -793,13 +783,7 @@ cdef class OrderBook:
                 j += 1
             pl = &self._pl[items[j].idx]
             if pl.s != 0 or pl.s2 != 0:
-                lv = &sd.lv[w]
-                lv.key = items[j].key
-                lv.size = pl.s * POW10[self._ss - pl.sd]
-                lv.size2 = pl.s2 * POW10[self._ss - pl.s2d]
-                lv.pdp = pl.pw
-                lv.sdp = pl.sw
-                lv.s2dp = pl.s2w
+                store_level(&sd.lv[w], items[j].key, pl, self._ss)
                 w += 1
             i = j + 1
         sd.n = w

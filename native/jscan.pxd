@@ -390,6 +390,18 @@ cdef inline Py_ssize_t js_put(unsigned char* buf, Py_ssize_t cap, Py_ssize_t n, 
     memcpy(buf + n, src, <size_t>k)
     return n + k
 
+cdef inline int js_str_byte(JScan* s, cptr* pp) noexcept nogil:
+    """Step over the string byte at ``pp[0]``, known to be neither '"' nor a backslash: a control
+    character fails, a non-ASCII byte must start a valid UTF-8 sequence (stepped over whole)."""
+    cdef unsigned char c = pp[0][0]
+    if c < 0x20:
+        s.p = pp[0]
+        return js_fail(s, "control character in string")
+    if c >= 0x80:
+        return js_utf8(s, pp)
+    pp[0] += 1
+    return 1
+
 cdef inline int js_string_slow(JScan* s, cptr start, cptr p, unsigned char* buf, Py_ssize_t cap,
                                cptr* out, Py_ssize_t* outlen) noexcept nogil:
     """Escape-decoding path of ``js_string``: ``p`` is at the first backslash."""
@@ -402,15 +414,8 @@ cdef inline int js_string_slow(JScan* s, cptr start, cptr p, unsigned char* buf,
     while True:
         run = p
         while p < e and p[0] != 34 and p[0] != 92:
-            c = p[0]
-            if c < 0x20:
-                s.p = p
-                return js_fail(s, "control character in string")
-            if c >= 0x80:
-                if not js_utf8(s, &p):
-                    return 0
-            else:
-                p += 1
+            if not js_str_byte(s, &p):
+                return 0
         n = js_put(buf, cap, n, run, p - run)
         if p >= e:
             s.p = p
@@ -495,14 +500,20 @@ cdef inline int js_string(JScan* s, unsigned char* buf, Py_ssize_t cap, cptr* ou
             return 1
         if c == 92:
             return js_string_slow(s, start, p, buf, cap, out, outlen)
-        if c < 0x20:
-            s.p = p
-            return js_fail(s, "control character in string")
-        if c >= 0x80:
-            if not js_utf8(s, &p):
-                return 0
-        else:
-            p += 1
+        if not js_str_byte(s, &p):
+            return 0
+
+cdef inline int js_digit_run(JScan* s, cptr* pp) noexcept nogil:
+    """Step over the one or more digits a fraction or an exponent must have at ``pp[0]``."""
+    cdef cptr p = pp[0]
+    cdef cptr e = s.end
+    if p >= e or not (48 <= p[0] <= 57):
+        s.p = p
+        return js_fail(s, "invalid number")
+    while p < e and 48 <= p[0] <= 57:
+        p += 1
+    pp[0] = p
+    return 1
 
 cdef inline int js_number(JScan* s) noexcept nogil:
     """Step over a JSON number (grammar check only)."""
@@ -524,20 +535,14 @@ cdef inline int js_number(JScan* s) noexcept nogil:
         return js_fail(s, "invalid number")
     if p < e and p[0] == 46:
         p += 1
-        if p >= e or not (48 <= p[0] <= 57):
-            s.p = p
-            return js_fail(s, "invalid number")
-        while p < e and 48 <= p[0] <= 57:
-            p += 1
+        if not js_digit_run(s, &p):
+            return 0
     if p < e and (p[0] == 101 or p[0] == 69):
         p += 1
         if p < e and (p[0] == 43 or p[0] == 45):
             p += 1
-        if p >= e or not (48 <= p[0] <= 57):
-            s.p = p
-            return js_fail(s, "invalid number")
-        while p < e and 48 <= p[0] <= 57:
-            p += 1
+        if not js_digit_run(s, &p):
+            return 0
     s.p = p
     return 1
 
@@ -608,6 +613,38 @@ cdef inline int js_scalar(JScan* s) noexcept nogil:
         return js_literal(s, "null", 4)
     return js_fail(s, "unexpected character")
 
+cdef inline int js_key(JScan* s, unsigned char* buf, Py_ssize_t cap, cptr* k, Py_ssize_t* kn) noexcept nogil:
+    """Read an object member's ``"key":`` (whitespace allowed); ``buf``/``cap`` as for ``js_string``."""
+    if not js_at(s, 34):
+        return js_fail(s, "expected a string key")
+    if not js_string(s, buf, cap, k, kn):
+        return 0
+    return js_expect(s, 58, "expected ':'")
+
+cdef inline int js_obj_open(JScan* s) noexcept nogil:
+    """Step into the object whose '{' is at ``s.p``: 1 when a member follows, 0 when the object
+    is empty (its '}' consumed too)."""
+    s.p += 1
+    if js_at(s, 125):
+        s.p += 1
+        return 0
+    return 1
+
+cdef inline int js_obj_next(JScan* s) noexcept nogil:
+    """After a member's value: 1 when another member follows (',' consumed), 0 when the object
+    closed ('}' consumed), -1 on anything else (``s.err`` set). Member loops end on
+    ``return more == 0``."""
+    js_ws(s)
+    if s.p < s.end:
+        if s.p[0] == 44:
+            s.p += 1
+            return 1
+        if s.p[0] == 125:
+            s.p += 1
+            return 0
+    js_fail(s, "expected ',' or '}'")
+    return -1
+
 cdef inline int js_skip(JScan* s, int depth) noexcept nogil:
     """Validate and step over any JSON value. ``depth`` is the nesting level the value has if it
     is a container (root object = 1); anything nested deeper than JS_MAX_DEPTH fails."""
@@ -645,13 +682,8 @@ cdef inline int js_skip(JScan* s, int depth) noexcept nogil:
             else:
                 state = 1
         elif state == 1:
-            if (kinds >> (lvl - 1)) & 1:
-                if not js_at(s, 34):
-                    return js_fail(s, "expected a string key")
-                if not js_string(s, NULL, 0, &o, &l):
-                    return 0
-                if not js_expect(s, 58, "expected ':'"):
-                    return 0
+            if (kinds >> (lvl - 1)) & 1 and not js_key(s, NULL, 0, &o, &l):
+                return 0
             js_ws(s)
             if s.p >= s.end:
                 return js_fail(s, "unexpected end of input")

@@ -16,8 +16,8 @@ import orjson
 cimport cython
 from bybitfast._book cimport OrderBook
 
-from jscan cimport (JScan, cptr, js_at, js_expect, js_fail, js_init, js_int64, js_skip, js_skip_brackets, js_string,
-                   js_ws)
+from jscan cimport (JScan, cptr, js_at, js_fail, js_init, js_int64, js_key, js_obj_next, js_obj_open, js_skip,
+                   js_skip_brackets, js_string, js_ws)
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
@@ -108,16 +108,9 @@ cdef int scan_data(JScan* s, Info* inf, bint lenient) noexcept nogil:
     cdef cptr k
     cdef Py_ssize_t kn
     cdef unsigned char kbuf[8]
-    s.p += 1
-    if js_at(s, 125):
-        s.p += 1
-        return 1
-    while True:
-        if not js_at(s, 34):
-            return js_fail(s, "expected a string key")
-        if not js_string(s, kbuf, 8, &k, &kn):
-            return 0
-        if not js_expect(s, 58, "expected ':'"):
+    cdef int more = js_obj_open(s)
+    while more > 0:
+        if not js_key(s, kbuf, 8, &k, &kn):
             return 0
         js_ws(s)
         if kn == 1 and k[0] == 117 and s.p < s.end and s.p[0] != 34:
@@ -128,14 +121,8 @@ cdef int scan_data(JScan* s, Info* inf, bint lenient) noexcept nogil:
                 return 0
         elif not skip_value(s, 3, lenient):
             return 0
-        js_ws(s)
-        if s.p < s.end and s.p[0] == 44:
-            s.p += 1
-            continue
-        if s.p < s.end and s.p[0] == 125:
-            s.p += 1
-            return 1
-        return js_fail(s, "expected ',' or '}'")
+        more = js_obj_next(s)
+    return more == 0
 
 
 cdef int scan(JScan* s, Info* inf, bint want_data, bint stop_at_topic) noexcept nogil:
@@ -143,20 +130,13 @@ cdef int scan(JScan* s, Info* inf, bint want_data, bint stop_at_topic) noexcept 
     is known (data frames), else read the whole object."""
     cdef cptr k
     cdef Py_ssize_t kn
-    cdef int kid
+    cdef int kid, more
     cdef unsigned char kbuf[8]
     if not js_at(s, 123):
         return js_fail(s, "frame is not a JSON object")
-    s.p += 1
-    if js_at(s, 125):
-        s.p += 1
-        return 1
-    while True:
-        if not js_at(s, 34):
-            return js_fail(s, "expected a string key")
-        if not js_string(s, kbuf, 8, &k, &kn):
-            return 0
-        if not js_expect(s, 58, "expected ':'"):
+    more = js_obj_open(s)
+    while more > 0:
+        if not js_key(s, kbuf, 8, &k, &kn):
             return 0
         kid = key_of(k, kn)
         js_ws(s)
@@ -185,14 +165,8 @@ cdef int scan(JScan* s, Info* inf, bint want_data, bint stop_at_topic) noexcept 
                     return 0
         elif not skip_value(s, 2, want_data):
             return 0
-        js_ws(s)
-        if s.p < s.end and s.p[0] == 44:
-            s.p += 1
-            continue
-        if s.p < s.end and s.p[0] == 125:
-            s.p += 1
-            return 1
-        return js_fail(s, "expected ',' or '}'")
+        more = js_obj_next(s)
+    return more == 0
 
 
 cdef inline void info_init(Info* inf) noexcept nogil:

@@ -15,6 +15,9 @@
 extern "C" {
 #endif
 
+/* The 64 round constants (FIPS 180-4 §4.2.2), one table for every block function; 16-byte aligned. */
+extern const uint32_t bf_sha256_k[64];
+
 /* Compress nblocks consecutive 64-byte blocks into state[8]. */
 typedef void (*bf_sha256_compress_fn)(uint32_t state[8], const uint8_t *data, size_t nblocks);
 

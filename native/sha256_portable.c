@@ -1,7 +1,8 @@
 /* Portable SHA-256 block function (FIPS 180-4), used when the CPU has no SHA extensions. */
 #include "sha256.h"
 
-static const uint32_t K[64] = {
+/* Declared in sha256.h; aligned for the SHA-NI path's 16-byte loads. */
+_Alignas(16) const uint32_t bf_sha256_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
     0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
@@ -35,7 +36,7 @@ void bf_sha256_compress_portable(uint32_t state[8], const uint8_t *data, size_t 
         for (i = 16; i < 64; i++)
             w[i] = s1(w[i - 2]) + w[i - 7] + s0(w[i - 15]) + w[i - 16];
         for (i = 0; i < 64; i++) {
-            uint32_t t1 = h + S1(e) + CH(e, f, g) + K[i] + w[i];
+            uint32_t t1 = h + S1(e) + CH(e, f, g) + bf_sha256_k[i] + w[i];
             uint32_t t2 = S0(a) + MAJ(a, b, c);
             h = g; g = f; f = e; e = d + t1;
             d = c; c = b; b = a; a = t1 + t2;

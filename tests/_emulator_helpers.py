@@ -1,4 +1,8 @@
-"""Test helpers for the emulator tests: signing done here with ``hmac`` (never bybitfast.auth)."""
+"""Test helpers for the emulator tests: signing done here with ``hmac`` (never bybitfast.auth).
+
+Fixtures are made by factories and bound to a name by the test module (``ex = emulator_fixture(...)``),
+so each module states its emulator options in one line and imports nothing it does not name.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,48 @@ import hmac
 import json
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import orjson
+import pytest
 
 from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
+
+
+def emulator_fixture(**options: Any) -> Any:
+    """A fixture running one ``Emulator(**options)`` per test."""
+
+    @pytest.fixture
+    async def fixture() -> AsyncIterator[Emulator]:
+        async with Emulator(**options) as emulator:
+            yield emulator
+
+    return fixture
+
+
+def session_fixture() -> Any:
+    """A fixture holding one aiohttp ClientSession per test."""
+
+    @pytest.fixture
+    async def fixture() -> AsyncIterator[aiohttp.ClientSession]:
+        async with aiohttp.ClientSession() as session:
+            yield session
+
+    return fixture
+
+
+def rest_fixture() -> Any:
+    """A fixture holding a signed :class:`Rest` caller against the module's ``ex`` fixture."""
+
+    @pytest.fixture
+    async def fixture(ex: Emulator) -> AsyncIterator[Rest]:
+        async with aiohttp.ClientSession() as session:
+            yield Rest(session, ex.rest_url)
+
+    return fixture
 
 
 def hmac_hex(secret: str, payload: str | bytes) -> str:
@@ -99,6 +139,54 @@ async def recv_until(ws: aiohttp.ClientWebSocketResponse, pred: Any, timeout: fl
                 return frame
 
     return await asyncio.wait_for(loop(), timeout)
+
+
+class PublicClient:
+    """One client on a public socket (``/v5/public/{category}``), sending and reading JSON frames."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+
+    async def send(self, obj: Any) -> None:
+        await self.ws.send_str(obj if isinstance(obj, str) else json.dumps(obj))
+
+    async def recv(self, timeout: float = 2.0) -> str:
+        msg = await asyncio.wait_for(self.ws.receive(), timeout)
+        assert msg.type == aiohttp.WSMsgType.TEXT, msg
+        return msg.data
+
+    async def recv_json(self, timeout: float = 2.0) -> Any:
+        return orjson.loads(await self.recv(timeout))
+
+    async def until(self, pred: Callable[[Any], bool], timeout: float = 2.0, limit: int = 10_000) -> list[Any]:
+        """Frames up to and including the first one matching ``pred``."""
+        out = []
+        for _ in range(limit):
+            m = await self.recv_json(timeout)
+            out.append(m)
+            if pred(m):
+                return out
+        raise AssertionError("condition never met")
+
+    async def quiet(self, timeout: float = 0.15) -> list[Any]:
+        """Everything queued right now (until nothing arrives for ``timeout``)."""
+        out = []
+        try:
+            while True:
+                out.append(await self.recv_json(timeout))
+        except asyncio.TimeoutError:
+            return out
+
+    async def subscribe(self, *topics: str) -> Any:
+        await self.send({"op": "subscribe", "args": list(topics)})
+        ack = await self.recv_json()
+        assert ack["success"] is True, ack
+        return ack
+
+
+async def public_client(ex: Emulator, http: aiohttp.ClientSession, category: str) -> PublicClient:
+    """A :class:`PublicClient` connected to ``ex``'s public socket of ``category`` (pings answered by hand)."""
+    return PublicClient(await http.ws_connect(f"{ex.ws_url}/v5/public/{category}", autoping=False))
 
 
 class ThreadedEmulator:

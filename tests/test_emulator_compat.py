@@ -6,23 +6,12 @@ private wallet push after a transfer.
 
 from __future__ import annotations
 
-import aiohttp
-import pytest
-from _emulator_helpers import Rest, recv_until, ws_auth_args
-
-from bybitfast.emulator import Emulator
+from _emulator_helpers import Rest, emulator_fixture, recv_until, rest_fixture, ws_auth_args
 
 
-@pytest.fixture
-async def ex():
-    async with Emulator(market_interval=0, rate_limits=False) as emulator:
-        yield emulator
 
-
-@pytest.fixture
-async def rest(ex):
-    async with aiohttp.ClientSession() as session:
-        yield Rest(session, ex.rest_url)
+ex = emulator_fixture(market_interval=0, rate_limits=False)
+rest = rest_fixture()
 
 
 CHAIN_FIELDS = {

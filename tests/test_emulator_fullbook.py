@@ -3,15 +3,13 @@ allLiquidation / insurance / priceLimit topics. The market is driven with ``step
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 
-import aiohttp
 import orjson
 import pytest
+from _emulator_helpers import emulator_fixture, public_client, session_fixture
 
-from bybitfast.emulator import Emulator
 from bybitfast.emulator.faults import Faults
 from bybitfast.emulator.market import Market
 from bybitfast.emulator.public import Hub
@@ -23,48 +21,8 @@ def _fx(fixtures_dir, rel):
     return json.loads((fixtures_dir / rel).read_text())
 
 
-@pytest.fixture
-async def ex():
-    async with Emulator(market_interval=0, rate_limits=False) as e:
-        yield e
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-class Client:
-    def __init__(self, ws):
-        self.ws = ws
-
-    async def send(self, obj):
-        await self.ws.send_str(json.dumps(obj))
-
-    async def recv_json(self, timeout=2.0):
-        msg = await asyncio.wait_for(self.ws.receive(), timeout)
-        assert msg.type == aiohttp.WSMsgType.TEXT, msg
-        return orjson.loads(msg.data)
-
-    async def quiet(self, timeout=0.15):
-        """Everything queued right now (until nothing arrives for ``timeout``)."""
-        out = []
-        try:
-            while True:
-                out.append(await self.recv_json(timeout))
-        except asyncio.TimeoutError:
-            return out
-
-    async def subscribe(self, *topics):
-        await self.send({"op": "subscribe", "args": list(topics)})
-        ack = await self.recv_json()
-        assert ack["success"] is True, ack
-        return ack
-
-
-async def _connect(ex, http, category):
-    return Client(await http.ws_connect(f"{ex.ws_url}/v5/public/{category}", autoping=False))
+ex = emulator_fixture(market_interval=0, rate_limits=False)
+http = session_fixture()
 
 
 async def _rest(ex, http, path, **params):
@@ -148,6 +106,17 @@ async def _sync(ex, http, c, fb, category, symbol, topic):
     raise AssertionError("never synchronised")
 
 
+async def _synced(ex, http, category, symbol):
+    """A socket on ``orderbook.full.<symbol>`` and a FullBookClient synchronised through it."""
+    topic = f"orderbook.full.{symbol}"
+    c = await public_client(ex, http, category)
+    await c.subscribe(topic)
+    ex.market.step(2 * ex.market.full_book_steps)
+    fb = FullBookClient()
+    await _sync(ex, http, c, fb, category, symbol, topic)
+    return c, fb
+
+
 # ---------------------------------------------------------------------------- market level
 def test_cadence_scales_with_the_step_interval():
     assert Market(interval=0.05, symbols={"spot": ["BTCUSDT"]}).full_book_steps == 4
@@ -229,7 +198,7 @@ def test_liquidations_and_pools_are_deterministic_and_leave_the_price_process_al
 async def test_subscribe_buffer_rest_snapshot_then_apply_equals_the_emulator_book(ex, http, fixtures_dir, category, symbol):
     topic = f"orderbook.full.{symbol}"
     m = ex.market
-    c = await _connect(ex, http, category)
+    c = await public_client(ex, http, category)
     await c.subscribe(topic)
     assert await c.quiet(0.1) == []  # no snapshot on the socket
     m.step(3 * m.full_book_steps)
@@ -256,11 +225,11 @@ async def test_subscribe_buffer_rest_snapshot_then_apply_equals_the_emulator_boo
 
 
 async def test_full_book_topic_errors(ex, http):
-    opt = await _connect(ex, http, "option")
+    opt = await public_client(ex, http, "option")
     sym = ex.market.symbols["option"][0]
     await opt.send({"op": "subscribe", "args": [f"orderbook.full.{sym}"]})
     assert (await opt.recv_json())["data"]["failTopics"] == [f"orderbook.full.{sym}"]
-    c = await _connect(ex, http, "linear")
+    c = await public_client(ex, http, "linear")
     await c.send({"op": "subscribe", "args": ["orderbook.full.NOPEUSDT"]})
     assert (await c.recv_json())["ret_msg"] == "Invalid symbol :[orderbook.full.NOPEUSDT]"
     async with http.get(ex.rest_url + "/v5/market/full_orderbook", params={"category": "option", "symbol": sym}) as r:
@@ -270,11 +239,7 @@ async def test_full_book_topic_errors(ex, http):
 async def test_full_book_gap_is_detected_and_resync_recovers(ex, http):
     topic = "orderbook.full.SOLUSDT"
     m = ex.market
-    c = await _connect(ex, http, "linear")
-    await c.subscribe(topic)
-    m.step(2 * m.full_book_steps)
-    fb = FullBookClient()
-    await _sync(ex, http, c, fb, "linear", "SOLUSDT", topic)
+    c, fb = await _synced(ex, http, "linear", "SOLUSDT")
     ex.faults.skip_delta(topic)
     m.step(3 * m.full_book_steps)
     frames = [f for f in await c.quiet() if f.get("topic") == topic]
@@ -292,11 +257,7 @@ async def test_full_book_gap_is_detected_and_resync_recovers(ex, http):
 async def test_full_book_reset_u1_and_rest_u_resets_too(ex, http, offset):
     topic = "orderbook.full.BTCUSDT"
     m = ex.market
-    c = await _connect(ex, http, "spot")
-    await c.subscribe(topic)
-    m.step(2 * m.full_book_steps)
-    fb = FullBookClient()
-    await _sync(ex, http, c, fb, "spot", "BTCUSDT", topic)
+    c, fb = await _synced(ex, http, "spot", "BTCUSDT")
     old_u = fb.book["u"]
     m.step(offset)
     ex.faults.reset_book(topic)
@@ -320,7 +281,7 @@ async def test_full_book_reset_u1_and_rest_u_resets_too(ex, http, offset):
 # ---------------------------------------------------------------------------- other public topics
 async def test_all_liquidation_shape_and_scope(ex, http, fixtures_dir):
     ref = _fx(fixtures_dir, "ws/public/liquidation/allLiquidation.docs.json")
-    c = await _connect(ex, http, "linear")
+    c = await public_client(ex, http, "linear")
     await c.subscribe("allLiquidation.BTCUSDT", "allLiquidation.ETHUSDT")
     assert await c.quiet(0.1) == []  # nothing on subscribe
     m = ex.market
@@ -334,9 +295,9 @@ async def test_all_liquidation_shape_and_scope(ex, http, fixtures_dir):
             assert [type(v) for v in item.values()] == [type(v) for v in ref["data"][0].values()]
             assert item["s"] == f["topic"].split(".")[1] and item["S"] in ("Buy", "Sell")
             assert Decimal(item["v"]) > 0 and Decimal(item["p"]) > 0 and item["T"] <= f["ts"]
-    inv = await _connect(ex, http, "inverse")
+    inv = await public_client(ex, http, "inverse")
     await inv.subscribe("allLiquidation.BTCUSD")
-    spot = await _connect(ex, http, "spot")
+    spot = await public_client(ex, http, "spot")
     await spot.send({"op": "subscribe", "args": ["allLiquidation.BTCUSDT"]})
     bad = await spot.recv_json()
     assert (bad["success"], bad["ret_msg"]) == (False, "error:handler not found,topic:allLiquidation.BTCUSDT")
@@ -345,7 +306,7 @@ async def test_all_liquidation_shape_and_scope(ex, http, fixtures_dir):
 async def test_insurance_pools_silent_when_unchanged_and_match_rest(ex, http, fixtures_dir):
     ref = _fx(fixtures_dir, "ws/public/other/insurance.docs.json")
     m = ex.market
-    c = await _connect(ex, http, "linear")
+    c = await public_client(ex, http, "linear")
     await c.subscribe("insurance.USDT", "insurance.USDC")
     first = await c.quiet()
     assert [f["topic"] for f in first] == ["insurance.USDT"]  # no USDC contracts: nothing to show
@@ -371,7 +332,7 @@ async def test_insurance_pools_silent_when_unchanged_and_match_rest(ex, http, fi
     assert {i["symbols"]: i["balance"] for i in rest["list"]} == {b.symbol: b.insurance_balance() for b in m.insurance_books("USDT")}
     assert list(rest["list"][0]) == ["coin", "symbols", "balance", "value"]
     assert set(state) == {i["symbols"] for i in rest["list"]}
-    inv = await _connect(ex, http, "inverse")
+    inv = await public_client(ex, http, "inverse")
     await inv.subscribe("insurance.inverse")
     snap = await inv.recv_json()
     assert {i["coin"] for i in snap["data"]} == {"BTC", "ETH"}
@@ -382,7 +343,7 @@ async def test_insurance_pools_silent_when_unchanged_and_match_rest(ex, http, fi
 async def test_price_limit_shape_cadence_and_rest(ex, http, fixtures_dir):
     ref = _fx(fixtures_dir, "ws/public/other/priceLimit.docs.json")
     m = ex.market
-    c = await _connect(ex, http, "linear")
+    c = await public_client(ex, http, "linear")
     await c.subscribe("priceLimit.BTCUSDT")
     m.step(4 * m.price_limit_steps)
     frames = await c.quiet()
@@ -396,9 +357,9 @@ async def test_price_limit_shape_cadence_and_rest(ex, http, fixtures_dir):
     bid, ask = m.best_bid_ask("linear", "BTCUSDT")
     assert Decimal(last["sellLmt"]) < bid < ask < Decimal(last["buyLmt"])
     assert len(last["buyLmt"].split(".")[1]) == 2  # linear prices keep the instrument's decimals
-    sp = await _connect(ex, http, "spot")
+    sp = await public_client(ex, http, "spot")
     await sp.subscribe("priceLimit.SOLUSDT")
-    op = await _connect(ex, http, "option")
+    op = await public_client(ex, http, "option")
     await op.send({"op": "subscribe", "args": ["priceLimit.BTCUSDT"]})
     assert (await op.recv_json())["success"] is False
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-import aiohttp
 import pytest
+from _emulator_helpers import emulator_fixture, session_fixture
 
-from bybitfast.emulator import Emulator
 from bybitfast.emulator.market import Market, fmt_units
 from bybitfast.emulator.market_rest import HANDLERS
 
@@ -154,16 +153,8 @@ def test_handlers_cover_every_market_get_path():
 
 
 # ---------------------------------------------------------------------------- REST handlers
-@pytest.fixture
-async def ex():
-    async with Emulator(market_interval=0, rate_limits=False) as e:
-        yield e
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
+ex = emulator_fixture(market_interval=0, rate_limits=False)
+http = session_fixture()
 
 
 async def _get(ex, http, path, **params):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from _emulator_helpers import Rest, hmac_hex, signed_headers
+from _emulator_helpers import Rest, emulator_fixture, hmac_hex, session_fixture, signed_headers
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -23,16 +23,8 @@ from bybitfast.emulator.routes import ROUTES
 TSV = Path(__file__).resolve().parents[2] / "shared" / "reference" / "rest-endpoints.tsv"
 
 
-@pytest.fixture
-async def ex():
-    async with Emulator(market_interval=0) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
+ex = emulator_fixture(market_interval=0)
+http = session_fixture()
 
 
 async def _get(http, url, headers=None):

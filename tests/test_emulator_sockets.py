@@ -6,22 +6,13 @@ import asyncio
 import time
 
 import aiohttp
-import pytest
-from _emulator_helpers import Rest, recv_json, recv_until, ws_auth_args
+from _emulator_helpers import Rest, emulator_fixture, recv_json, recv_until, session_fixture, ws_auth_args
 
 from bybitfast.emulator import Emulator
 
 
-@pytest.fixture
-async def ex():
-    async with Emulator(market_interval=0, rate_limits=True) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as session:
-        yield session
+ex = emulator_fixture(market_interval=0, rate_limits=True)
+http = session_fixture()
 
 
 def ts() -> int:

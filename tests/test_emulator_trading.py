@@ -4,23 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import aiohttp
 import pytest
-from _emulator_helpers import Rest
-
-from bybitfast.emulator import Emulator
+from _emulator_helpers import emulator_fixture, rest_fixture
 
 
-@pytest.fixture
-async def ex():
-    async with Emulator(market_interval=0, rate_limits=False) as emulator:
-        yield emulator
 
-
-@pytest.fixture
-async def rest(ex):
-    async with aiohttp.ClientSession() as session:
-        yield Rest(session, ex.rest_url)
+ex = emulator_fixture(market_interval=0, rate_limits=False)
+rest = rest_fixture()
 
 
 def book(ex, category="linear", symbol="BTCUSDT"):

@@ -14,6 +14,7 @@ import time
 
 import aiohttp
 import pytest
+from _loopback import serve_loopback
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -282,11 +283,8 @@ class Scripted:
     async def __aenter__(self) -> Scripted:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self.handler or self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        self._runner, port = await serve_loopback(app, access_log=None)
+        self.url = f"http://127.0.0.1:{port}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:

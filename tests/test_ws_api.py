@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
+from _loopback import serve_loopback
 from aiohttp import WSMsgType, web
 
 from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
@@ -53,11 +54,7 @@ class FakeTrade:
     async def __aenter__(self) -> FakeTrade:
         app = web.Application()
         app.router.add_get("/v5/trade", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        self._runner, port = await serve_loopback(app)
         self.url = f"ws://127.0.0.1:{port}"
         return self
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from _loopback import serve_loopback
 from aiohttp import WSMsgType, web
 
 from bybitfast.errors import ConnectionLostError, RequestTimeoutError, WebsocketError, WebsocketHandshakeError
@@ -92,11 +93,7 @@ class Server:
     async def __aenter__(self) -> Server:
         app = web.Application()
         app.router.add_get("/v5/private", self.handler)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        self._runner, port = await serve_loopback(app)
         self.url = f"ws://127.0.0.1:{port}/v5/private"
         return self
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 from typing import TYPE_CHECKING, Any
@@ -337,16 +337,17 @@ class Exchange:
             return qty / price if price else ZERO
         return qty * price
 
-    def _upl(self, acct: Account, coin: str) -> Decimal:
-        total = ZERO
+    def _open_positions(self, acct: Account, coin: str) -> Iterator[tuple[Instrument, Position]]:
+        """The account's open positions that settle in ``coin``, with their instruments."""
         for pos in acct.positions.values():
-            if pos.size == 0:
-                continue
-            inst = self.instrument(pos.category, pos.symbol)
-            if inst.settle != coin:
-                continue
-            total += self._pos_upl(inst, pos, self._mark(pos.category, pos.symbol))
-        return total
+            if pos.size:
+                inst = self.instrument(pos.category, pos.symbol)
+                if inst.settle == coin:
+                    yield inst, pos
+
+    def _upl(self, acct: Account, coin: str) -> Decimal:
+        positions = self._open_positions(acct, coin)
+        return sum((self._pos_upl(inst, pos, self._mark(pos.category, pos.symbol)) for inst, pos in positions), ZERO)
 
     @staticmethod
     def _pos_upl(inst: Instrument, pos: Position, mark: Decimal) -> Decimal:
@@ -357,14 +358,8 @@ class Exchange:
         return pos.size * (mark - pos.entry)
 
     def _position_im(self, acct: Account, coin: str) -> Decimal:
-        total = ZERO
-        for pos in acct.positions.values():
-            if pos.size == 0:
-                continue
-            inst = self.instrument(pos.category, pos.symbol)
-            if inst.settle == coin:
-                total += self._value(inst, abs(pos.size), pos.entry) / pos.leverage
-        return total
+        positions = self._open_positions(acct, coin)
+        return sum((self._value(inst, abs(pos.size), pos.entry) / pos.leverage for inst, pos in positions), ZERO)
 
     def _order_im(self, acct: Account, coin: str) -> Decimal:
         total = ZERO
@@ -1100,12 +1095,8 @@ class Exchange:
         order_im = self._order_im(acct, coin)
         pos_im = self._position_im(acct, coin)
         locked = self._spot_locked(acct, coin)
-        pos_mm = ZERO
-        for pos in acct.positions.values():
-            if pos.size:
-                inst = self.instrument(pos.category, pos.symbol)
-                if inst.settle == coin:
-                    pos_mm += self._value(inst, abs(pos.size), pos.entry) * MAINTENANCE_RATE
+        positions = self._open_positions(acct, coin)
+        pos_mm = sum((self._value(inst, abs(pos.size), pos.entry) * MAINTENANCE_RATE for inst, pos in positions), ZERO)
         withdraw = max(bal - order_im - pos_im - locked + min(upl, ZERO), ZERO)  # = withdrawable(), parts reused
         return {
             "availableToBorrow": "",

@@ -341,15 +341,21 @@ def _timed_series(ex: Any, ctx: Any, step: int, limit: int, make: Callable[[int]
     return out, cursor
 
 
-@route("/v5/market/open-interest")
-async def open_interest(ex: Any, ctx: Any) -> dict[str, Any]:
+def _stat_series(ex: Any, ctx: Any, interval_param: str, max_limit: int) -> tuple[str, Book, int, int]:
+    """Category, book, step and limit of a linear / inverse statistics series, checked in that order."""
     cat = _category(ctx, ("linear", "inverse"))
     b = _book(ex, cat, ctx.params.get("symbol"))
-    step = OI_INTERVALS.get(ctx.params.get("intervalTime", ""))
+    step = OI_INTERVALS.get(ctx.params.get(interval_param, ""))
     if step is None:
-        raise _bad("intervalTime")
-    limit = _int(ctx, "limit", 50, 1, 200)
+        raise _bad(interval_param)
+    limit = _int(ctx, "limit", 50, 1, max_limit)
     assert limit is not None
+    return cat, b, step, limit
+
+
+@route("/v5/market/open-interest")
+async def open_interest(ex: Any, ctx: Any) -> dict[str, Any]:
+    cat, b, step, limit = _stat_series(ex, ctx, "intervalTime", 200)
     base = Decimal(b.open_interest).scaleb(-b.qdec)
 
     def make(t: int) -> dict[str, Any]:
@@ -475,13 +481,7 @@ async def new_delivery_price(ex: Any, ctx: Any) -> dict[str, Any]:
 
 @route("/v5/market/account-ratio")
 async def account_ratio(ex: Any, ctx: Any) -> dict[str, Any]:
-    cat = _category(ctx, ("linear", "inverse"))
-    b = _book(ex, cat, ctx.params.get("symbol"))
-    step = OI_INTERVALS.get(ctx.params.get("period", ""))
-    if step is None:
-        raise _bad("period")
-    limit = _int(ctx, "limit", 50, 1, 500)
-    assert limit is not None
+    _cat, b, step, limit = _stat_series(ex, ctx, "period", 500)
 
     def make(t: int) -> dict[str, Any]:
         buy = Decimal(4000 + int(2000 * _noise(ex.market.seed, b.symbol, "r", t))) / 10000

@@ -10,15 +10,12 @@ position, wallet.
 from __future__ import annotations
 
 import asyncio
-import random
-import string
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from aiohttp import web
 
-from .auth import authenticate_ws
 from .common import ApiError, now_ms
+from .session import Session, decode
 from .wsconn import ServerSocket
 
 if TYPE_CHECKING:
@@ -38,12 +35,8 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "dcp.option": (),
 }
 VALID_TOPICS = frozenset(TOPICS) | frozenset(f"{t}.{c}" for t, cats in TOPICS.items() for c in cats)
-_ALNUM = string.ascii_lowercase + string.digits
-
-
-def make_conn_id() -> str:
-    """An id shaped like the exchange's (``cejreaspqfh3sjdnldmg-p``)."""
-    return "".join(random.choices(_ALNUM, k=20)) + "-" + "".join(random.choices(_ALNUM, k=random.randint(1, 5)))
+# the private stream's words for the login errors (the trade socket answers with the retCode)
+_AUTH_TEXT = {10001: "Params Error", 10003: "API key is invalid.", 10004: "Invalid sign", 20001: "Repeat auth"}
 
 
 def base_topic(topic: str) -> str:
@@ -53,14 +46,13 @@ def base_topic(topic: str) -> str:
     return topic
 
 
-class PrivateConnection:
+class PrivateConnection(Session):
     """State of one private socket: auth, subscriptions, and its outgoing push queue."""
 
+    PATH = PATH
+
     def __init__(self, ex: Emulator, sock: ServerSocket) -> None:
-        self.ex = ex
-        self.sock = sock
-        self.conn_id = make_conn_id()
-        self.uid: str | None = None
+        super().__init__(ex, sock)
         self.topics: set[str] = set()
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
@@ -95,49 +87,32 @@ class PrivateConnection:
             out = {"req_id": req_id, **out}
         return out
 
-    async def _ack(self, frame: dict[str, Any]) -> None:
-        delay = self.ex.faults.response_delay
-        if delay:
-            self.ex.faults.record("delay", PATH, seconds=delay)
-            await asyncio.sleep(delay)
-        await self.sock.send(frame)
-
     async def handle(self, text: str) -> None:
-        try:
-            msg = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            msg = None
-        if not isinstance(msg, dict):
-            await self._ack({"success": False, "ret_msg": "error:invalid op", "conn_id": self.conn_id, "op": ""})
+        msg = decode(text)
+        if msg is None:
+            await self.send({"success": False, "ret_msg": "error:invalid op", "conn_id": self.conn_id, "op": ""})
             return
         op = msg.get("op")
         req_id = msg.get("req_id")
         if op == "ping":
-            if self.ex.faults.pings_silenced:
-                self.ex.faults.record("ping_ignored", PATH, conn_id=self.conn_id, ping="op")
+            if self.ping_silenced():
                 return
             pong: dict[str, Any] = {"op": "pong", "args": [str(now_ms())], "conn_id": self.conn_id}
             if req_id is not None:
                 pong = {"req_id": req_id, **pong}
-            await self._ack(pong)
+            await self.send(pong)
         elif op == "auth":
-            await self._ack(self._auth(msg.get("args"), req_id))
+            await self.send(self._auth(msg.get("args"), req_id))
         elif op in ("subscribe", "unsubscribe"):
-            await self._ack(self._subscribe(op, msg.get("args"), req_id))
+            await self.send(self._subscribe(op, msg.get("args"), req_id))
         else:
-            await self._ack(self._reply(str(op or ""), False, f"error:invalid op {op}", req_id))
+            await self.send(self._reply(str(op or ""), False, f"error:invalid op {op}", req_id))
 
     def _auth(self, args: Any, req_id: Any) -> dict[str, Any]:
-        if self.uid is not None:
-            return self._reply("auth", False, "Repeat auth", req_id)
-        if self.ex.faults.take_auth_rejection(PATH):
-            return self._reply("auth", False, "Invalid sign", req_id)
         try:
-            entry = authenticate_ws(self.ex.keys, args, now_ms())
+            self.login(args)
         except ApiError as err:
-            text = {10001: "Params Error", 10003: "API key is invalid.", 10004: "Invalid sign"}.get(err.code, err.msg)
-            return self._reply("auth", False, text, req_id)
-        self.uid = entry.uid
+            return self._reply("auth", False, _AUTH_TEXT.get(err.code, err.msg), req_id)
         return self._reply("auth", True, "", req_id)
 
     def _subscribe(self, op: str, args: Any, req_id: Any) -> dict[str, Any]:
@@ -167,10 +142,7 @@ class PrivateConnection:
         self._writer = asyncio.get_running_loop().create_task(self._write())
         self.ex.exchange.listeners.append(self.on_event)
         try:
-            async for text in self.sock.messages():
-                await self.handle(text)
-                if self.sock.closed:
-                    break
+            await super().run()
         finally:
             if self.on_event in self.ex.exchange.listeners:
                 self.ex.exchange.listeners.remove(self.on_event)
@@ -179,11 +151,4 @@ class PrivateConnection:
 
 async def handle(ex: Emulator, request: web.Request) -> web.WebSocketResponse:
     """aiohttp entry for ``/v5/private``."""
-    sock = await ServerSocket.accept(request, PATH, ex.faults, latency=ex.latency)
-    ex.sockets.add(sock)
-    conn = PrivateConnection(ex, sock)
-    try:
-        await conn.run()
-    finally:
-        ex.sockets.discard(sock)
-    return sock.ws
+    return await PrivateConnection.serve(ex, request)

@@ -9,16 +9,14 @@ rate-limit headers shared with REST (same account, same endpoint bucket).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from aiohttp import web
 
-from .auth import DEFAULT_RECV_WINDOW, authenticate_ws, check_window, parse_int
+from .auth import DEFAULT_RECV_WINDOW, check_window, parse_int
 from .common import ApiError, now_ms
-from .private import make_conn_id
+from .session import Session, decode
 from .wsconn import ServerSocket
 
 if TYPE_CHECKING:
@@ -37,14 +35,13 @@ OPS: dict[str, tuple[str, str]] = {
 CATEGORIES = ("spot", "linear", "inverse", "option")
 
 
-class TradeConnection:
+class TradeConnection(Session):
     """One trade socket: its auth state and the reqIds it has seen."""
 
+    PATH = PATH
+
     def __init__(self, ex: Emulator, sock: ServerSocket) -> None:
-        self.ex = ex
-        self.sock = sock
-        self.conn_id = make_conn_id()
-        self.uid: str | None = None
+        super().__init__(ex, sock)
         self.req_ids: set[str] = set()
 
     def _frame(self, op: str, code: int, msg: str, req_id: Any, **extra: Any) -> dict[str, Any]:
@@ -56,45 +53,29 @@ class TradeConnection:
         out["connId"] = self.conn_id
         return out
 
-    async def _send(self, frame: dict[str, Any]) -> None:
-        delay = self.ex.faults.response_delay
-        if delay:
-            self.ex.faults.record("delay", PATH, seconds=delay)
-            await asyncio.sleep(delay)
-        await self.sock.send(frame)
-
     async def handle(self, text: str) -> None:
-        try:
-            msg = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            msg = None
-        if not isinstance(msg, dict):
-            await self._send(self._frame("", 10001, "Params Error", None))
+        msg = decode(text)
+        if msg is None:
+            await self.send(self._frame("", 10001, "Params Error", None))
             return
         op = msg.get("op")
         req_id = msg.get("reqId")
         if op == "ping":
-            if self.ex.faults.pings_silenced:
-                self.ex.faults.record("ping_ignored", PATH, conn_id=self.conn_id, ping="op")
+            if self.ping_silenced():
                 return
-            await self._send(self._frame("pong", 0, "OK", req_id, data=[str(now_ms())]))
+            await self.send(self._frame("pong", 0, "OK", req_id, data=[str(now_ms())]))
         elif op == "auth":
-            await self._send(self._auth(msg.get("args"), req_id))
+            await self.send(self._auth(msg.get("args"), req_id))
         elif isinstance(op, str) and op in OPS:
-            await self._send(self._order_op(op, msg, req_id))
+            await self.send(self._order_op(op, msg, req_id))
         else:
-            await self._send(self._frame(str(op or ""), 10404, "op type is not found", req_id))
+            await self.send(self._frame(str(op or ""), 10404, "op type is not found", req_id))
 
     def _auth(self, args: Any, req_id: Any) -> dict[str, Any]:
-        if self.uid is not None:
-            return self._frame("auth", 20001, "Repeat auth", req_id)
-        if self.ex.faults.take_auth_rejection(PATH):
-            return self._frame("auth", 10004, "Invalid sign", req_id)
         try:
-            entry = authenticate_ws(self.ex.keys, args, now_ms())
+            self.login(args)
         except ApiError as err:
             return self._frame("auth", err.code, err.msg, req_id)
-        self.uid = entry.uid
         return self._frame("auth", 0, "OK", req_id)
 
     def _order_op(self, op: str, msg: dict[str, Any], req_id: Any) -> dict[str, Any]:
@@ -144,19 +125,6 @@ class TradeConnection:
         header["Timenow"] = str(now_ms())
         return self._frame(op, code, text, req_id, data=data, retExtInfo=ext, header=header)
 
-    async def run(self) -> None:
-        async for text in self.sock.messages():
-            await self.handle(text)
-            if self.sock.closed:
-                break
-
-
 async def handle(ex: Emulator, request: web.Request) -> web.WebSocketResponse:
     """aiohttp entry for ``/v5/trade``."""
-    sock = await ServerSocket.accept(request, PATH, ex.faults, latency=ex.latency)
-    ex.sockets.add(sock)
-    try:
-        await TradeConnection(ex, sock).run()
-    finally:
-        ex.sockets.discard(sock)
-    return sock.ws
+    return await TradeConnection.serve(ex, request)

@@ -8,6 +8,7 @@ account that has nothing there.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -34,57 +35,58 @@ def _uid(ctx: RequestContext) -> str:
     return ctx.uid
 
 
+# Paths whose whole work is one Exchange method, called as method(uid, *args, params).
+_DELEGATED: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("POST", "/v5/order/create", "create_order", ()),
+    ("POST", "/v5/order/amend", "amend_order", ()),
+    ("POST", "/v5/order/cancel", "cancel_order", ()),
+    ("POST", "/v5/order/cancel-all", "cancel_all", ()),
+    ("POST", "/v5/order/create-batch", "batch", ("create",)),
+    ("POST", "/v5/order/amend-batch", "batch", ("amend",)),
+    ("POST", "/v5/order/cancel-batch", "batch", ("cancel",)),
+    ("GET", "/v5/order/realtime", "open_orders", ()),
+    ("GET", "/v5/order/history", "order_history", ()),
+    ("GET", "/v5/execution/list", "execution_list", ()),
+    ("GET", "/v5/position/list", "position_list", ()),
+    ("POST", "/v5/position/set-leverage", "set_leverage", ()),
+    ("POST", "/v5/position/switch-mode", "switch_mode", ()),
+    ("GET", "/v5/account/wallet-balance", "wallet_balance", ()),
+    ("GET", "/v5/account/fee-rate", "fee_rate", ()),
+    ("POST", "/v5/asset/transfer/inter-transfer", "inter_transfer", ()),
+)
+
+# Paths with a fixed answer: the emulated account never has DCP settings, conversions, deposits,
+# withdrawals or a system notice.
+_FIXED: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("GET", "/v5/account/query-dcp-info", {"dcpInfos": []}),
+    ("GET", "/v5/asset/exchange/order-record", {"orderBody": [], "nextPageCursor": ""}),
+    ("GET", "/v5/asset/deposit/query-record", {"rows": [], "nextPageCursor": ""}),
+    ("GET", "/v5/asset/withdraw/query-record", {"rows": [], "nextPageCursor": ""}),
+    ("GET", "/v5/system/status", {"list": []}),
+)
+
+
+def _delegate(name: str, args: tuple[str, ...]) -> Handler:
+    async def handler(ex: Emulator, ctx: RequestContext) -> Any:
+        return getattr(ex.exchange, name)(_uid(ctx), *args, ctx.params)
+
+    return handler
+
+
+def _fixed(answer: dict[str, Any]) -> Handler:
+    async def handler(ex: Emulator, ctx: RequestContext) -> Any:
+        return copy.deepcopy(answer)  # a fresh answer per request: nothing downstream can alter the table
+
+    return handler
+
+
+for _verb, _path, _name, _args in _DELEGATED:
+    route(_verb, _path)(_delegate(_name, _args))
+for _verb, _path, _answer in _FIXED:
+    route(_verb, _path)(_fixed(_answer))
+
+
 # ---- trade -------------------------------------------------------------------------------------
-@route("POST", "/v5/order/create")
-async def order_create(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.create_order(_uid(ctx), ctx.params)
-
-
-@route("POST", "/v5/order/amend")
-async def order_amend(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.amend_order(_uid(ctx), ctx.params)
-
-
-@route("POST", "/v5/order/cancel")
-async def order_cancel(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.cancel_order(_uid(ctx), ctx.params)
-
-
-@route("POST", "/v5/order/cancel-all")
-async def order_cancel_all(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.cancel_all(_uid(ctx), ctx.params)
-
-
-@route("POST", "/v5/order/create-batch")
-async def order_create_batch(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.batch(_uid(ctx), "create", ctx.params)
-
-
-@route("POST", "/v5/order/amend-batch")
-async def order_amend_batch(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.batch(_uid(ctx), "amend", ctx.params)
-
-
-@route("POST", "/v5/order/cancel-batch")
-async def order_cancel_batch(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.batch(_uid(ctx), "cancel", ctx.params)
-
-
-@route("GET", "/v5/order/realtime")
-async def order_realtime(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.open_orders(_uid(ctx), ctx.params)
-
-
-@route("GET", "/v5/order/history")
-async def order_history(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.order_history(_uid(ctx), ctx.params)
-
-
-@route("GET", "/v5/execution/list")
-async def execution_list(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.execution_list(_uid(ctx), ctx.params)
-
-
 @route("GET", "/v5/order/spot-borrow-check")
 async def spot_borrow_check(ex: Emulator, ctx: RequestContext) -> Any:
     exch = ex.exchange
@@ -117,21 +119,6 @@ async def dcp(ex: Emulator, ctx: RequestContext) -> Any:
 
 
 # ---- position ----------------------------------------------------------------------------------
-@route("GET", "/v5/position/list")
-async def position_list(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.position_list(_uid(ctx), ctx.params)
-
-
-@route("POST", "/v5/position/set-leverage")
-async def set_leverage(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.set_leverage(_uid(ctx), ctx.params)
-
-
-@route("POST", "/v5/position/switch-mode")
-async def switch_mode(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.switch_mode(_uid(ctx), ctx.params)
-
-
 @route("POST", "/v5/position/trading-stop")
 async def trading_stop(ex: Emulator, ctx: RequestContext) -> Any:
     exch = ex.exchange
@@ -150,16 +137,6 @@ async def closed_pnl(ex: Emulator, ctx: RequestContext) -> Any:
 
 
 # ---- account -----------------------------------------------------------------------------------
-@route("GET", "/v5/account/wallet-balance")
-async def wallet_balance(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.wallet_balance(_uid(ctx), ctx.params)
-
-
-@route("GET", "/v5/account/fee-rate")
-async def fee_rate(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.fee_rate(_uid(ctx), ctx.params)
-
-
 @route("GET", "/v5/account/info")
 async def account_info(ex: Emulator, ctx: RequestContext) -> Any:
     return ex.exchange.account_info(_uid(ctx))
@@ -204,11 +181,6 @@ async def transaction_log(ex: Emulator, ctx: RequestContext) -> Any:
 
     page, cursor = _page(items, ctx.params, 20, 50)
     return {"nextPageCursor": cursor, "list": page}
-
-
-@route("GET", "/v5/account/query-dcp-info")
-async def dcp_info(ex: Emulator, ctx: RequestContext) -> Any:
-    return {"dcpInfos": []}
 
 
 @route("GET", "/v5/account/collateral-info")
@@ -415,21 +387,6 @@ async def withdrawable(ex: Emulator, ctx: RequestContext) -> Any:
     }
 
 
-@route("GET", "/v5/asset/exchange/order-record")
-async def exchange_records(ex: Emulator, ctx: RequestContext) -> Any:
-    return {"orderBody": [], "nextPageCursor": ""}
-
-
-@route("GET", "/v5/asset/deposit/query-record")
-async def deposit_records(ex: Emulator, ctx: RequestContext) -> Any:
-    return {"rows": [], "nextPageCursor": ""}
-
-
-@route("GET", "/v5/asset/withdraw/query-record")
-async def withdraw_records(ex: Emulator, ctx: RequestContext) -> Any:
-    return {"rows": [], "nextPageCursor": ""}
-
-
 @route("GET", "/v5/asset/deposit/query-address")
 async def deposit_address(ex: Emulator, ctx: RequestContext) -> Any:
     coin = ctx.params.get("coin")
@@ -452,11 +409,6 @@ async def deposit_address(ex: Emulator, ctx: RequestContext) -> Any:
         if not wanted or chain == wanted
     ]
     return {"coin": coin, "chains": chains}
-
-
-@route("POST", "/v5/asset/transfer/inter-transfer")
-async def inter_transfer(ex: Emulator, ctx: RequestContext) -> Any:
-    return ex.exchange.inter_transfer(_uid(ctx), ctx.params)
 
 
 @route("GET", "/v5/asset/transfer/query-inter-transfer-list")
@@ -543,11 +495,6 @@ async def vip_margin_data(ex: Emulator, ctx: RequestContext) -> Any:
         if not currency or c == currency
     ]
     return {"vipCoinList": [{"list": items, "vipLevel": level}] if level == "No VIP" else []}
-
-
-@route("GET", "/v5/system/status")
-async def system_status(ex: Emulator, ctx: RequestContext) -> Any:
-    return {"list": []}
 
 
 @route("POST", "/v5/account/demo-apply-money")
