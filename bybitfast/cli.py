@@ -49,7 +49,9 @@ def _emulator_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1, help="seed of the price process and ids (default 1)")
     p.add_argument("--no-rate-limits", action="store_true", help="never answer 10006")
     p.add_argument("--latency", type=float, default=0.0, metavar="SECONDS", help="simulated one-way link latency")
-    p.add_argument("--market-interval", type=float, default=0.05, metavar="SECONDS", help="seconds per market step")
+    p.add_argument("--market-interval", type=float, default=0.05, metavar="SECONDS", help="seconds per market tick (0: no ticks)")
+    p.add_argument("--steps-per-tick", type=int, default=1, metavar="N", help="price-process steps per market tick (default 1)")
+    p.add_argument("--fast-market", action="store_true", help="step the market flat out (benchmarks) instead of on a timer")
     g = p.add_argument_group("faults")
     g.add_argument("--drop-after-frames", type=int, metavar="N", help="cut the next WebSocket after it sent N frames")
     g.add_argument("--drop-after-seconds", type=float, metavar="S", help="cut every WebSocket S seconds after start")
@@ -126,6 +128,8 @@ def _emulator_run(args: argparse.Namespace) -> int:
             rate_limits=not args.no_rate_limits,
             latency=args.latency,
             market_interval=args.market_interval,
+            steps_per_tick=args.steps_per_tick,
+            fast_market=args.fast_market,
         )
 
     run_loop(main())  # uvloop when installed: ~15 us less per emulated REST request

@@ -261,3 +261,16 @@ async def test_fast_start_replaces_a_paced_loop():
     await _until(lambda: m.step_no > 50)
     assert m.fast
     await m.stop()
+
+
+async def test_constructor_options_start_a_fast_market(http):
+    """``Emulator(fast_market=True, steps_per_tick=N)`` (and the CLI's --fast-market) step flat out from start."""
+    async with Emulator(fast_market=True, steps_per_tick=4, rate_limits=False, symbols={"linear": ["BTCUSDT"]}) as ex:
+        assert ex.market.fast and ex.market.steps_per_tick == 4
+        ws = await _subscribe(ex, http, "linear", "orderbook.50.BTCUSDT")
+        u = orjson.loads((await asyncio.wait_for(ws.receive(), 2)).data)["data"]["u"]
+        for _ in range(200):
+            f = orjson.loads((await asyncio.wait_for(ws.receive(), 2)).data)
+            assert f["data"]["u"] == u + 1
+            u = f["data"]["u"]
+    assert not ex.market.fast

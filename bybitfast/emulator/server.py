@@ -149,14 +149,20 @@ class Emulator:
         rate_limits: bool = True,
         latency: float = 0.0,
         market_interval: float = 0.05,
+        steps_per_tick: int = 1,
+        fast_market: bool = False,
     ) -> None:
+        """``market_interval``: seconds between price-process ticks (0 = manual ``ex.market.step()``);
+        ``steps_per_tick``: steps per tick; ``fast_market``: step flat out instead of on a timer
+        (benchmarks: as fast as the sockets take frames)."""
         if latency < 0:
             raise ValueError("latency must be >= 0")
         self.host = host
         self.port = port
         self.seed = seed
         self.latency = latency
-        self.market = Market(seed=seed, symbols=symbols, interval=market_interval)
+        self.market = Market(seed=seed, symbols=symbols, interval=market_interval, steps_per_tick=steps_per_tick)
+        self.fast_market = fast_market
         self.faults = Faults()
         self.exchange = Exchange(self.market, seed=seed)
         self.keys = KeyStore()
@@ -206,7 +212,7 @@ class Emulator:
         host = self.host if ":" not in self.host else f"[{self.host}]"
         self.rest_url = f"http://{host}:{self.port}"
         self.ws_url = f"ws://{host}:{self.port}"
-        await self.market.start()
+        await self.market.start(fast=self.fast_market)
 
     async def stop(self) -> None:
         await self.market.stop()
