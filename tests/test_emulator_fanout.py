@@ -274,3 +274,23 @@ async def test_constructor_options_start_a_fast_market(http):
             assert f["data"]["u"] == u + 1
             u = f["data"]["u"]
     assert not ex.market.fast
+
+
+async def test_stop_does_not_hang_on_a_client_that_stopped_reading(monkeypatch):
+    """A graceful close cannot complete while the transport is paused (the peer reads nothing):
+    stop() must cut such sockets instead of waiting for a drain that never comes."""
+    monkeypatch.setattr(public, "MAX_QUEUE", 10**9)  # keep the stalled client connected
+    ex = Emulator(market_interval=0, rate_limits=False)
+    await ex.start()
+    s, conn = await _raw_subscriber(ex, ["orderbook.1000.BTCUSDT", "orderbook.200.ETHUSDT"])
+    try:
+        for _ in range(400):
+            ex.market.step(10)
+            await asyncio.sleep(0)
+            if conn.sock.paused:
+                break
+        assert conn.sock.paused
+        await asyncio.wait_for(ex.stop(), 5)
+        assert conn.sock.closed
+    finally:
+        s.close()

@@ -216,11 +216,7 @@ class Emulator:
 
     async def stop(self) -> None:
         await self.market.stop()
-        for sock in list(self.sockets):
-            try:
-                await sock.ws.close()
-            except Exception:  # noqa: BLE001 - already broken sockets
-                sock.abort()
+        await asyncio.gather(*(_close_socket(sock) for sock in list(self.sockets)))
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -367,6 +363,18 @@ class Emulator:
     @staticmethod
     def _json(payload: dict[str, Any], status: int, headers: dict[str, str]) -> web.Response:
         return web.Response(body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json")
+
+
+async def _close_socket(sock: Any, timeout: float = 1.0) -> None:
+    """Close one socket gracefully, or cut it: a paused transport (the peer reads nothing) can never
+    flush a close frame, and a peer that never answers the close must not hold up ``stop()``."""
+    if sock.paused:
+        sock.abort()
+        return
+    try:
+        await asyncio.wait_for(sock.ws.close(), timeout)
+    except Exception:  # noqa: BLE001 - already broken, or no close reply in time
+        sock.abort()
 
 
 async def serve(
