@@ -163,6 +163,32 @@ def test_delta_order_book_c_package(benchmark):
     benchmark.pedantic(run, setup=setup, rounds=10)
 
 
+# ------------------------------------------------------------------ steady 200-level window
+
+# The stream above decays to ~10 levels per side after ~200 deltas (random deletes outpace the
+# inserts near the top); this one keeps 200 per side like Bybit's window (far end trimmed and
+# refilled on every delta, ~12-13 levels per delta), so searches and shifts see the full book.
+_, WDELTAS = make_stream(N, window=True)
+
+
+@pytest.mark.benchmark(group="delta parse+apply, book held at 200 levels/side (2000 x ~12-level deltas)")
+def test_window_baseline_orjson_dict(benchmark):
+    book = DictBook()
+
+    def run():
+        for f in WDELTAS:
+            book.apply(f)
+
+    benchmark.pedantic(run, setup=lambda: reset(book), rounds=15)
+
+
+@pytest.mark.benchmark(group="delta parse+apply, book held at 200 levels/side (2000 x ~12-level deltas)")
+def test_window_bybitfast_native(benchmark):
+    book = OrderBook("BTCUSDT", depth=200)
+    benchmark.pedantic(lambda: run_native(book, WDELTAS), setup=lambda: reset(book), rounds=30)
+    assert book.valid and book.num_bids == 200 and book.num_asks == 200
+
+
 # ------------------------------------------------------------------ per level
 
 _, D1 = make_stream(N, 1)

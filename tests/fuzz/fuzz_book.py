@@ -67,8 +67,9 @@ class Stream:
 
     def __init__(self, rng: random.Random, *, levels: int = 50, topic: str = "orderbook.50.BTCUSDT",
                  rpi: bool = False, mid: int = 4_373_000, decimals: int = 2, absent: bool = True,
-                 mixed_format: bool = True) -> None:
+                 mixed_format: bool = True, window: bool = False) -> None:
         self.rng = rng
+        self.window = window   # keep exactly ``levels`` per side, as Bybit's depth window does
         self.topic = topic
         self.rpi = rpi
         self.decimals = decimals
@@ -127,6 +128,16 @@ class Stream:
                 other_best = min(self.asks) if side == "b" else max(self.bids)
                 p = best + sign * rng.randint(0, 30)
                 if (side == "b" and p < other_best) or (side == "a" and p > other_best):
+                    book[p] = rng.randint(1, 5_000_000)
+                    out[side].append(self._lv(p, book[p]))
+        if self.window:  # PROTOCOL §5.2: the far end of the window is deleted / refilled
+            for side, book, sign in (("b", self.bids, -1), ("a", self.asks, 1)):
+                while len(book) > self.n:
+                    p = max(book) if sign > 0 else min(book)
+                    del book[p]
+                    out[side].append(self._lv(p, 0))
+                while len(book) < self.n:
+                    p = (max(book) if sign > 0 else min(book)) + sign * rng.randint(1, 3)
                     book[p] = rng.randint(1, 5_000_000)
                     out[side].append(self._lv(p, book[p]))
         return make_frame(self.topic, "delta", out["b"], out["a"], self.u, self.seq, self.ts, rng=self.rng)
@@ -270,7 +281,7 @@ def run(iterations: int, seed: int, *, frames_per_book: int = 12, log_every: flo
         topic = {None: "orderbook.50.BTCUSDT", 50: "orderbook.50.BTCUSDT", "rpi": "orderbook.rpi.BTCUSDT",
                  "full": "orderbook.full.BTCUSDT"}[depth]
         st = Stream(rng, levels=rng.randint(1, 12), topic=topic, rpi=depth == "rpi",
-                    decimals=rng.choice([0, 1, 2, 2, 4]))
+                    decimals=rng.choice([0, 1, 2, 2, 4]), window=rng.random() < 0.25)
         pool = [st.snapshot()] + fixtures
         if depth == "full":
             rest = orjson.dumps({"retCode": 0, "retMsg": "OK", "result": {
