@@ -12,7 +12,7 @@ import argparse
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
@@ -26,7 +26,7 @@ class Target:
     rest_url: str | None
     ws_url: str | None
     key: str | None
-    secret: str | None
+    secret: str | None = field(repr=False)  # never shown in a repr or a log line
     emulator: Emulator | None = None
 
     def rest_kwargs(self) -> dict[str, Any]:
