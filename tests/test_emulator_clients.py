@@ -191,10 +191,6 @@ def test_pybit_trade_socket(pybit_urls):
 
 
 def test_pybit_public_stream(pybit_urls):
-    from bybitfast.emulator import server
-
-    if server._public_module() is None:  # noqa: SLF001
-        pytest.skip("public.py (market helper) not present yet")
     from pybit.unified_trading import WebSocket
 
     got = threading.Event()

@@ -19,6 +19,7 @@ USDC; funding is not charged.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import uuid
@@ -202,6 +203,13 @@ class Position:
     created: int = field(default_factory=now_ms)
     updated: int = field(default_factory=now_ms)
     seq: int = 0
+    added_margin: Decimal = ZERO  # add-margin on top of the initial margin; released when the position closes
+    opened: int = 0  # when the current position opened (closed-position records)
+    open_fee: Decimal = ZERO
+    close_fee: Decimal = ZERO
+    exit_value: Decimal = ZERO
+    closed_qty: Decimal = ZERO
+    cycle_pnl: Decimal = ZERO
 
 
 @dataclass
@@ -217,6 +225,25 @@ class Account:
     created: int = field(default_factory=now_ms)
     funding: dict[str, Decimal] = field(default_factory=dict)  # the FUND wallet (no margin, no trading)
     transfers: list[dict[str, Any]] = field(default_factory=list)  # inter-transfer records, oldest first
+    # Per-symbol position settings that outlive a position: (category, symbol) -> value.
+    risk_tier: dict[tuple[str, str], int] = field(default_factory=dict)  # index into risk_tiers()
+    trade_mode: dict[tuple[str, str], int] = field(default_factory=dict)  # 0 cross, 1 isolated
+    auto_add_margin: dict[tuple[str, str], int] = field(default_factory=dict)
+    tpsl_mode: dict[tuple[str, str], str] = field(default_factory=dict)
+    closed_positions: list[dict[str, Any]] = field(default_factory=list)  # get-closed-positions rows, oldest first
+    moves: list[dict[str, Any]] = field(default_factory=list)  # move-positions history rows, oldest first
+    # Funds (asset_rest.py): liabilities and the records the asset endpoints list, oldest first.
+    borrowed: dict[str, Decimal] = field(default_factory=dict)
+    borrow_log: list[dict[str, Any]] = field(default_factory=list)
+    withdrawals: list[dict[str, Any]] = field(default_factory=list)
+    quotes: dict[str, dict[str, Any]] = field(default_factory=dict)  # quoteTxId -> quote
+    converts: list[dict[str, Any]] = field(default_factory=list)
+    universal_transfers: list[dict[str, Any]] = field(default_factory=list)
+    internal_deposits: list[dict[str, Any]] = field(default_factory=list)
+    fund_log: list[dict[str, Any]] = field(default_factory=list)  # FUND wallet history (fundinghistory)
+    collateral_off: set[str] = field(default_factory=set)
+    settings: dict[str, Any] = field(default_factory=dict)  # account-level switches (hedging, delta, limit-px, ...)
+    mmp: dict[str, dict[str, Any]] = field(default_factory=dict)  # baseCoin -> market maker protection config
 
 
 class _Events:
@@ -241,6 +268,7 @@ class Exchange:
         self._spot_id = 1900000000000000000 + (seed % 1000) * 1_000_000_000
         self._seq = 8_000_000_000
         self._instruments: dict[tuple[str, str], Instrument] = {}
+        self.pending_withdrawals = False  # set by withdraw/create; the next market step sends them
         market.on_step(self.on_market_step)
 
     # ---- accounts --------------------------------------------------------------------------
@@ -359,7 +387,7 @@ class Exchange:
 
     def _position_im(self, acct: Account, coin: str) -> Decimal:
         positions = self._open_positions(acct, coin)
-        return sum((self._value(inst, abs(pos.size), pos.entry) / pos.leverage for inst, pos in positions), ZERO)
+        return sum((self._value(inst, abs(pos.size), pos.entry) / pos.leverage + pos.added_margin for inst, pos in positions), ZERO)
 
     def _order_im(self, acct: Account, coin: str) -> Decimal:
         total = ZERO
@@ -653,10 +681,12 @@ class Exchange:
                 fee_coin = inst.settle
                 pos = self._position(acct, order.category, order.symbol)
                 signed = qty if order.side == "Buy" else -qty
+                before, entry_before = pos.size, pos.entry
                 closed, pnl = self._apply_position(inst, pos, signed, price)
                 if order.category == "inverse":
                     fee = fee.quantize(COIN_UNIT, ROUND_HALF_UP)
                     pnl = pnl.quantize(COIN_UNIT, ROUND_HALF_UP)
+                self._track_cycle(acct, inst, pos, before, entry_before, qty, closed, price, fee, pnl, now)
                 pos.cur_realised += pnl - fee
                 pos.cum_realised += pnl - fee
                 pos.updated = now
@@ -759,6 +789,63 @@ class Exchange:
         elif (pos.size > 0) != (size > 0):
             pos.entry = price  # flipped: the remainder opened at this price
         return closed, pnl
+
+    def _track_cycle(
+        self, acct: Account, inst: Instrument, pos: Position, before: Decimal, entry_before: Decimal,
+        qty: Decimal, closed: Decimal, price: Decimal, fee: Decimal, pnl: Decimal, now: int,
+    ) -> None:
+        """Follow one position from open to flat; a flat (or flipped) position leaves a closed-position row."""
+        if before == 0:
+            pos.opened, pos.open_fee, pos.close_fee, pos.exit_value, pos.closed_qty, pos.cycle_pnl = now, fee, ZERO, ZERO, ZERO, ZERO
+            return
+        if not closed:
+            pos.open_fee += fee
+            return
+        close_part = fee * closed / qty
+        pos.close_fee += close_part
+        pos.exit_value += closed * price
+        pos.closed_qty += closed
+        pos.cycle_pnl += pnl
+        if pos.size != 0 and (pos.size > 0) == (before > 0):
+            return
+        acct.closed_positions.append(
+            {
+                "category": inst.category,
+                "symbol": pos.symbol,
+                "side": "Buy" if before > 0 else "Sell",
+                "totalOpenFee": fmt(pos.open_fee),
+                "deliveryFee": "0",
+                "totalCloseFee": fmt(pos.close_fee),
+                "qty": fmt_step(pos.closed_qty, inst.step),
+                "closeTime": now,
+                "avgExitPrice": fmt_step((pos.exit_value / pos.closed_qty).quantize(inst.tick, ROUND_HALF_UP), inst.tick),
+                "deliveryPrice": "",
+                "openTime": pos.opened,
+                "avgEntryPrice": fmt_step(entry_before.quantize(inst.tick, ROUND_HALF_UP), inst.tick),
+                "totalPnl": fmt(pos.cycle_pnl - pos.open_fee - pos.close_fee),
+            }
+        )
+        pos.added_margin = ZERO  # extra margin goes back to the wallet's available balance
+        if pos.size != 0:  # flipped: the remainder opened now
+            pos.opened, pos.open_fee, pos.close_fee, pos.exit_value, pos.closed_qty, pos.cycle_pnl = now, fee - close_part, ZERO, ZERO, ZERO, ZERO
+
+    # ---- risk limits (the tiers /v5/market/risk-limit lists) ------------------------------------
+    def risk_tiers(self, category: str, symbol: str) -> list[tuple[int, Decimal, Decimal]]:
+        """(riskId, riskLimitValue, initial margin rate) per tier of a symbol: ten tiers with ids 1..10,
+        as /v5/market/risk-limit lists them for that symbol (ids are per symbol on the exchange)."""
+        if (category, symbol) not in self.market.books:
+            return []
+        first = 1
+        base = 2_000_000 if category == "linear" else 150
+        return [(first + t, Decimal(base * (t + 1)), Decimal("0.01") * (t + 1)) for t in range(10)]
+
+    def risk_of(self, acct: Account, category: str, symbol: str) -> tuple[int, Decimal]:
+        """The (riskId, riskLimitValue) a symbol's position is on."""
+        tiers = self.risk_tiers(category, symbol)
+        if not tiers:
+            return 1, Decimal(2_000_000 if category != "inverse" else 150)
+        rid, value, _im = tiers[acct.risk_tier.get((category, symbol), 0)]
+        return rid, value
 
     def _after_order_event(self, acct: Account, order: Order, inst: Instrument, events: _Events) -> None:
         if not self.listeners:  # nobody streams: skip building the position / wallet views
@@ -901,8 +988,21 @@ class Exchange:
         return {"list": results}, {"list": codes}
 
     # ---- resting orders ----------------------------------------------------------------------
+    def confirm_withdrawals(self) -> None:
+        """Send every pending withdrawal (status ``success``, a deterministic tx id)."""
+        self.pending_withdrawals = False
+        now = str(now_ms())
+        for acct in self.accounts.values():
+            for w in acct.withdrawals:
+                if w["status"] == "Pending":
+                    w["status"] = "success"
+                    w["txID"] = "0x" + hashlib.sha256(f"bybitfast-withdraw:{acct.uid}:{w['withdrawId']}".encode()).hexdigest()
+                    w["updateTime"] = now
+
     def on_market_step(self) -> None:
         """Fill resting orders the market has moved through, as maker at their own price."""
+        if self.pending_withdrawals:
+            self.confirm_withdrawals()
         for acct in self.accounts.values():
             events = _Events()
             for order in list(acct.orders.values()):
@@ -1035,15 +1135,17 @@ class Exchange:
         size = abs(pos.size)
         value = self._value(inst, size, pos.entry) if size else ZERO
         lev = acct.leverage.get((pos.category, pos.symbol), pos.leverage)
-        im = value / lev if size else ZERO
+        im = value / lev + pos.added_margin if size else ZERO
         mm = value * MAINTENANCE_RATE if size else ZERO
         upl = self._pos_upl(inst, pos, mark)
         entry = fmt_step(pos.entry, inst.tick) if size else "0"
+        key = (pos.category, pos.symbol)
+        risk_id, risk_value = self.risk_of(acct, pos.category, pos.symbol)
         view: dict[str, Any] = {
             "positionIdx": 0,
-            "tradeMode": 0,
-            "riskId": 1,
-            "riskLimitValue": "2000000" if inst.category != "inverse" else "150",
+            "tradeMode": acct.trade_mode.get(key, 0),
+            "riskId": risk_id,
+            "riskLimitValue": fmt(risk_value),
             "symbol": pos.symbol,
             "side": ("Buy" if pos.size > 0 else "Sell") if size else "",
             "size": fmt_step(size, inst.step),
@@ -1058,7 +1160,7 @@ class Exchange:
                 "leverage": fmt(lev),
                 "breakEvenPrice": entry,
                 "positionValue": fmt(value),
-                "positionBalance": "0",
+                "positionBalance": fmt(im),
                 "markPrice": fmt_step(mark, inst.tick) if mark else "0",
                 "positionIM": fmt(im),
                 "positionIMByMp": fmt(im),
@@ -1072,12 +1174,12 @@ class Exchange:
                 "cumRealisedPnl": fmt(pos.cum_realised),
                 "createdTime": str(pos.created),
                 "updatedTime": str(pos.updated),
-                "tpslMode": "Full",
+                "tpslMode": acct.tpsl_mode.get(key, "Full"),
                 "liqPrice": "",
                 "bustPrice": "",
                 "positionStatus": "Normal",
                 "adlRankIndicator": 2 if size else 0,
-                "autoAddMargin": 0,
+                "autoAddMargin": acct.auto_add_margin.get(key, 0),
                 "leverageSysUpdatedTime": "",
                 "mmrSysUpdatedTime": "",
                 "seq": pos.seq,
@@ -1109,8 +1211,8 @@ class Exchange:
             "usdValue": fmt(equity * self._usd_price(coin)),
             "spotHedgingQty": "0",
             "unrealisedPnl": fmt(upl),
-            "collateralSwitch": True,
-            "borrowAmount": "0",
+            "collateralSwitch": coin not in acct.collateral_off,
+            "borrowAmount": fmt(acct.borrowed.get(coin, ZERO)),
             "totalPositionIM": fmt(pos_im),
             "walletBalance": fmt(bal),
             "cumRealisedPnl": fmt(acct.cum_realised.get(coin, ZERO)),
@@ -1390,7 +1492,7 @@ class Exchange:
             "timeWindow": 10,
             "smpGroup": 0,
             "isMasterTrader": False,
-            "spotHedgingStatus": "OFF",
+            "spotHedgingStatus": acct.settings.get("spotHedgingStatus", "OFF"),
         }
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import importlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,7 +24,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
-from . import private, trade, trading_rest
+from . import asset_rest, market_rest, private, public, trade, trading_rest  # noqa: F401 - asset_rest registers handlers
 from .auth import KeyStore, authenticate_rest, sign_error
 from .common import DEFAULT_API_KEY, DEFAULT_API_SECRET, ApiError, RequestContext, envelope, now_ms
 from .exchange import Exchange
@@ -113,24 +112,7 @@ class RateLimiter:
 
 
 def _load_handlers() -> dict[tuple[str, str], Handler]:
-    handlers: dict[tuple[str, str], Handler] = dict(trading_rest.HANDLERS)
-    try:
-        market_rest = importlib.import_module(".market_rest", __package__)
-    except ModuleNotFoundError as err:  # written by another helper; absent only during development
-        if err.name != f"{__package__}.market_rest":
-            raise
-    else:
-        handlers.update(market_rest.HANDLERS)
-    return handlers
-
-
-def _public_module() -> Any:
-    try:
-        return importlib.import_module(".public", __package__)
-    except ModuleNotFoundError as err:
-        if err.name != f"{__package__}.public":
-            raise
-        return None
+    return {**trading_rest.HANDLERS, **market_rest.HANDLERS}
 
 
 class Emulator:
@@ -238,8 +220,7 @@ class Emulator:
                 return await trade.handle(self, request)
             if path.startswith("/v5/public/"):
                 category = path[len("/v5/public/") :]
-                public = _public_module()
-                if category in PUBLIC_WS_CATEGORIES and public is not None:
+                if category in PUBLIC_WS_CATEGORIES:
                     return await public.handle(self, request, category)
             return web.Response(status=404, text="404 page not found")
         return await self._rest(request)

@@ -1,9 +1,9 @@
 """REST handlers for trade, position, account and asset endpoints, backed by the exchange state.
 
-Every other private path of the endpoint table (earn, loans, broker, p2p, ...) gets a
-schema-correct empty answer from :func:`generic_handler`: list-style reads answer
-``{"list": [], "nextPageCursor": ""}``, writes answer ``{}`` — what the exchange returns for an
-account that has nothing there.
+Funding-side account and asset endpoints (borrow, withdraw, convert, ...) live in asset_rest.py.
+Every other path of the endpoint table (earn, loans, broker, p2p, ...) gets a schema-correct empty
+answer from :func:`generic_handler`: the documented result with empty values (schemas.py) — what
+the exchange returns for an account that has nothing there.
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ import copy
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .common import ApiError, RequestContext
+from decimal import Decimal
+
+from .common import ApiError, RequestContext, now_ms
+from .exchange import DEFAULT_LEVERAGE, MAINTENANCE_RATE, _dec, _Events, _page, fmt, fmt_step
+from .schemas import RESULTS
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -55,13 +59,11 @@ _DELEGATED: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("POST", "/v5/asset/transfer/inter-transfer", "inter_transfer", ()),
 )
 
-# Paths with a fixed answer: the emulated account never has DCP settings, conversions, deposits,
-# withdrawals or a system notice.
+# Paths with a fixed answer: the emulated account never has DCP settings, on-chain deposits or a
+# system notice.
 _FIXED: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("GET", "/v5/account/query-dcp-info", {"dcpInfos": []}),
-    ("GET", "/v5/asset/exchange/order-record", {"orderBody": [], "nextPageCursor": ""}),
     ("GET", "/v5/asset/deposit/query-record", {"rows": [], "nextPageCursor": ""}),
-    ("GET", "/v5/asset/withdraw/query-record", {"rows": [], "nextPageCursor": ""}),
     ("GET", "/v5/system/status", {"list": []}),
 )
 
@@ -136,6 +138,281 @@ async def closed_pnl(ex: Emulator, ctx: RequestContext) -> Any:
     return {"nextPageCursor": "", "category": category, "list": []}
 
 
+def _position_key(ex: Emulator, ctx: RequestContext, categories: tuple[str, ...] = ("linear", "inverse")) -> tuple[Any, Any]:
+    """(account, instrument) of a position-setting request; category and symbol are required."""
+    exch = ex.exchange
+    acct = exch.account(_uid(ctx))
+    category = exch._category(ctx.params, categories)  # noqa: SLF001
+    inst = exch.instrument(category, ctx.params.get("symbol"))
+    idx = ctx.params.get("positionIdx", 0)
+    if idx not in (0, "0", None, ""):
+        raise ApiError(10001, "position idx not match position mode")
+    return acct, inst
+
+
+def _push_position(ex: Emulator, acct: Any, inst: Any) -> None:
+    """Private-stream position push after a setting changed (nothing built when nobody listens)."""
+    exch = ex.exchange
+    if exch.listeners:
+        events = _Events()
+        events.add("position", inst.category, exch.position_view(acct, exch._position(acct, inst.category, inst.symbol), ws=True))  # noqa: SLF001
+        exch._publish(acct.uid, events)  # noqa: SLF001
+
+
+@route("POST", "/v5/position/add-margin")
+async def add_margin(ex: Emulator, ctx: RequestContext) -> Any:
+    """Add (positive ``margin``) or take back (negative) margin on an open position: it counts as
+    position IM, so the wallet's available balance moves by the same amount."""
+    exch = ex.exchange
+    acct, inst = _position_key(ex, ctx)
+    margin = _dec(ctx.params, "margin", 10001, "params error: margin invalid")
+    assert margin is not None
+    if margin == 0:
+        raise ApiError(10001, "params error: margin invalid")
+    pos = acct.positions.get((inst.category, inst.symbol))
+    if pos is None or pos.size == 0:
+        raise ApiError(110033, "You can't set margin without an open position")
+    if margin > 0 and margin > exch.available(acct, inst.settle):
+        raise ApiError(110044, "Available margin is insufficient")
+    if margin < 0 and -margin > pos.added_margin:
+        raise ApiError(110044, "Available margin is insufficient")  # cannot go below the initial margin
+    pos.added_margin += margin
+    pos.updated = now_ms()
+    _push_position(ex, acct, inst)
+    view = exch.position_view(acct, pos)
+    out = {"category": inst.category}
+    for key in ("symbol", "positionIdx", "riskId", "riskLimitValue", "size", "avgPrice", "liqPrice", "bustPrice", "markPrice",
+                "positionValue", "leverage", "autoAddMargin", "positionStatus", "positionIM", "positionMM", "takeProfit",
+                "stopLoss", "trailingStop", "unrealisedPnl", "cumRealisedPnl", "createdTime", "updatedTime"):
+        out[key] = view[key]
+    return out
+
+
+@route("POST", "/v5/position/set-risk-limit")
+async def set_risk_limit(ex: Emulator, ctx: RequestContext) -> Any:
+    """Move a symbol to another tier of /v5/market/risk-limit; its position must fit the new limit."""
+    exch = ex.exchange
+    acct, inst = _position_key(ex, ctx)
+    raw = ctx.params.get("riskId")
+    if isinstance(raw, bool) or not str(raw or "").isdigit():
+        raise ApiError(10001, "params error: riskId invalid")
+    tiers = exch.risk_tiers(inst.category, inst.symbol)
+    ids = [t[0] for t in tiers]
+    if int(raw) not in ids:
+        raise ApiError(110031, "risk limit info does not exist")
+    tier = ids.index(int(raw))
+    key = (inst.category, inst.symbol)
+    if acct.risk_tier.get(key, 0) == tier:
+        raise ApiError(110075, "RiskId not modified")
+    pos = acct.positions.get(key)
+    if pos is not None and pos.size and exch._value(inst, abs(pos.size), pos.entry) > tiers[tier][1]:  # noqa: SLF001
+        raise ApiError(110048, "Risk limit cannot be adjusted as the current position value exceeds the revised risk limit")
+    acct.risk_tier[key] = tier
+    _push_position(ex, acct, inst)
+    return {"category": inst.category, "riskId": tiers[tier][0], "riskLimitValue": fmt(tiers[tier][1])}
+
+
+@route("POST", "/v5/position/switch-isolated")
+async def switch_isolated(ex: Emulator, ctx: RequestContext) -> Any:
+    """Per-symbol cross (0) / isolated (1) flag with leverage; shown as the position's tradeMode. The
+    margin arithmetic stays cross (module docstring of exchange.py)."""
+    exch = ex.exchange
+    acct, inst = _position_key(ex, ctx)
+    mode = str(ctx.params.get("tradeMode", ""))
+    if mode not in ("0", "1"):
+        raise ApiError(10001, "params error: tradeMode invalid")
+    key = (inst.category, inst.symbol)
+    if acct.trade_mode.get(key, 0) == int(mode):
+        raise ApiError(110026, "Cross/isolated margin mode is not modified")
+    lev_params = {"category": inst.category, "symbol": inst.symbol, "buyLeverage": ctx.params.get("buyLeverage"),
+                  "sellLeverage": ctx.params.get("sellLeverage")}
+    try:
+        exch.set_leverage(acct.uid, lev_params)
+    except ApiError as err:
+        if err.code != 110043:  # same leverage is fine here
+            raise
+    acct.trade_mode[key] = int(mode)
+    if mode == "0":
+        acct.auto_add_margin.pop(key, None)  # auto-add-margin is an isolated-margin setting
+    _push_position(ex, acct, inst)
+    return {}
+
+
+@route("POST", "/v5/position/set-auto-add-margin")
+async def set_auto_add_margin(ex: Emulator, ctx: RequestContext) -> Any:
+    acct, inst = _position_key(ex, ctx, ("linear", "inverse"))
+    value = str(ctx.params.get("autoAddMargin", ""))
+    if value not in ("0", "1"):
+        raise ApiError(10001, "params error: autoAddMargin invalid")
+    key = (inst.category, inst.symbol)
+    if acct.trade_mode.get(key, 0) != 1:
+        raise ApiError(110076, "Only isolated mode can set auto-add-margin")
+    acct.auto_add_margin[key] = int(value)
+    _push_position(ex, acct, inst)
+    return {}
+
+
+@route("POST", "/v5/position/set-tpsl-mode")
+async def set_tpsl_mode(ex: Emulator, ctx: RequestContext) -> Any:
+    acct, inst = _position_key(ex, ctx)
+    mode = ctx.params.get("tpSlMode")
+    if mode not in ("Full", "Partial"):
+        raise ApiError(10001, "params error: tpSlMode invalid")
+    acct.tpsl_mode[(inst.category, inst.symbol)] = mode
+    _push_position(ex, acct, inst)
+    return {"tpSlMode": mode}
+
+
+@route("GET", "/v5/position/symbol-info")
+async def symbol_info(ex: Emulator, ctx: RequestContext) -> Any:
+    """Per-symbol position settings of the account (leverage, side of the open position)."""
+    exch = ex.exchange
+    acct = exch.account(_uid(ctx))
+    category = exch._category(ctx.params, ("linear", "inverse"))  # noqa: SLF001
+    symbol = ctx.params.get("symbol")
+    if symbol:
+        symbols = [exch.instrument(category, symbol).symbol]
+    else:
+        symbols = sorted({s for (c, s) in [*acct.leverage, *acct.positions] if c == category})
+    rows = []
+    for sym in symbols:
+        pos = acct.positions.get((category, sym))
+        side = ("Buy" if pos.size > 0 else "Sell") if pos is not None and pos.size else ""
+        rows.append({"symbol": sym, "leverage": fmt(acct.leverage.get((category, sym), DEFAULT_LEVERAGE)), "side": side, "positionIdx": 0})
+    return {"category": category, "list": rows}
+
+
+@route("GET", "/v5/position/get-closed-positions")
+async def closed_positions(ex: Emulator, ctx: RequestContext) -> Any:
+    """Positions that went flat, newest first (the docs serve options; the emulator records every category)."""
+    exch = ex.exchange
+    acct = exch.account(_uid(ctx))
+    category = exch._category(ctx.params, ("linear", "inverse", "option"))  # noqa: SLF001
+    symbol = ctx.params.get("symbol")
+    start, end = _time_range(ctx.params)
+    rows = [
+        {k: v for k, v in r.items() if k != "category"}
+        for r in reversed(acct.closed_positions)
+        if r["category"] == category and (not symbol or r["symbol"] == symbol) and start <= r["closeTime"] and (end is None or r["closeTime"] <= end)
+    ]
+    page, cursor = _page(rows, ctx.params, 50, 100)
+    return {"nextPageCursor": cursor, "category": category, "list": page}
+
+
+@route("POST", "/v5/position/move-positions")
+async def move_positions(ex: Emulator, ctx: RequestContext) -> Any:
+    """Move positions from the caller (``fromUid``) to another account of this emulator at the given
+    prices: both sides trade as a block trade without fees; both accounts see it in move-history."""
+    exch = ex.exchange
+    uid = _uid(ctx)
+    p = ctx.params
+    from_uid, to_uid, items = str(p.get("fromUid") or ""), str(p.get("toUid") or ""), p.get("list")
+    if not from_uid or not to_uid or not isinstance(items, list) or not items or len(items) > 25:
+        raise ApiError(10001, "params error: fromUid, toUid and list (1 to 25 items) are required")
+    if from_uid != uid:
+        raise ApiError(10001, "params error: fromUid must be the requesting account")
+    if to_uid == from_uid or to_uid not in exch.accounts:
+        raise ApiError(10001, "params error: toUid invalid")
+    src, dst = exch.account(from_uid), exch.account(to_uid)
+    legs = []
+    for item in items:  # validate everything before moving anything
+        if not isinstance(item, dict):
+            raise ApiError(10001, "params error: list invalid")
+        category = exch._category(item, ("linear", "inverse", "option"))  # noqa: SLF001
+        inst = exch.instrument(category, item.get("symbol"))
+        side = item.get("side")
+        if side not in ("Buy", "Sell"):
+            raise ApiError(10001, "params error: side invalid")
+        price = _dec(item, "price", 10001, "params error: price invalid")
+        qty = _dec(item, "qty", 10001, "params error: qty invalid")
+        assert price is not None and qty is not None
+        if price <= 0 or qty <= 0 or qty % inst.step != 0:
+            raise ApiError(10001, "params error: price or qty invalid")
+        pos = src.positions.get((category, inst.symbol))
+        # ``side`` is the side of the fromUid's position being moved; it must hold that much.
+        if pos is None or pos.size == 0 or (pos.size > 0) != (side == "Buy") or abs(pos.size) < qty:
+            raise ApiError(10001, "params error: position size insufficient to move")
+        legs.append((category, inst, side, price, qty))
+    block_id = exch._uuid()  # noqa: SLF001
+    now = now_ms()
+    for category, inst, side, price, qty in legs:
+        for acct, signed in ((src, -qty if side == "Buy" else qty), (dst, qty if side == "Buy" else -qty)):
+            pos = exch._position(acct, category, inst.symbol)  # noqa: SLF001
+            before, entry_before = pos.size, pos.entry
+            closed, pnl = exch._apply_position(inst, pos, signed, price)  # noqa: SLF001
+            exch._track_cycle(acct, inst, pos, before, entry_before, qty, closed, price, Decimal(0), pnl, now)  # noqa: SLF001
+            pos.cur_realised += pnl
+            pos.cum_realised += pnl
+            pos.updated = now
+            acct.balances[inst.settle] = acct.balances.get(inst.settle, Decimal(0)) + pnl
+            acct.cum_realised[inst.settle] = acct.cum_realised.get(inst.settle, Decimal(0)) + pnl
+            row = {
+                "blockTradeId": block_id, "category": category, "orderId": exch._uuid(), "userId": int(acct.uid),  # noqa: SLF001
+                "symbol": inst.symbol, "side": side if acct is src else ("Sell" if side == "Buy" else "Buy"),
+                "price": fmt_step(price, inst.tick), "qty": fmt_step(qty, inst.step), "execFee": "0", "status": "Filled",
+                "execId": exch._uuid(), "resultCode": 0, "resultMessage": "", "createdAt": now, "updatedAt": now,  # noqa: SLF001
+                "rejectParty": "",
+            }
+            acct.moves.append(row)
+            _push_position(ex, acct, inst)
+    return {"blockTradeId": block_id, "status": "Processing", "rejectParty": ""}
+
+
+@route("GET", "/v5/position/move-history")
+async def move_history(ex: Emulator, ctx: RequestContext) -> Any:
+    acct = ex.exchange.account(_uid(ctx))
+    p = ctx.params
+    start, end = _time_range(p)
+    rows = [
+        r for r in reversed(acct.moves)
+        if (not p.get("category") or r["category"] == p["category"]) and (not p.get("symbol") or r["symbol"] == p["symbol"])
+        and (not p.get("blockTradeId") or r["blockTradeId"] == p["blockTradeId"]) and (not p.get("status") or r["status"] == p["status"])
+        and start <= r["createdAt"] and (end is None or r["createdAt"] <= end)
+    ]
+    page, cursor = _page(rows, p, 20, 200)
+    return {"list": page, "nextPageCursor": cursor}
+
+
+@route("POST", "/v5/position/confirm-pending-mmr")
+async def confirm_pending_mmr(ex: Emulator, ctx: RequestContext) -> Any:
+    """Nothing is ever pending: the emulator's maintenance rate is fixed (exchange.py docstring)."""
+    _position_key(ex, ctx)
+    return {}
+
+
+@route("POST", "/v5/order/pre-check")
+async def pre_check(ex: Emulator, ctx: RequestContext) -> Any:
+    """The account's IM / MM rates (x 10^4) now and as if the order rested, without placing it;
+    validated exactly as /v5/order/create."""
+    exch = ex.exchange
+    acct = exch.account(_uid(ctx))
+    category = exch._category(ctx.params)  # noqa: SLF001
+    order, inst = exch._validate_new(acct, category, ctx.params)  # noqa: SLF001
+    view = exch.wallet_view(acct)
+    equity = Decimal(view["totalMarginBalance"])
+    im, mm = Decimal(view["totalInitialMargin"]), Decimal(view["totalMaintenanceMargin"])
+    usd = exch._usd_price(inst.settle if category != "spot" else inst.quote)  # noqa: SLF001
+    if category == "spot" or order.reduce_only:
+        add_im = add_mm = Decimal(0)
+    else:
+        value = exch._value(inst, order.leaves, order.price) * usd  # noqa: SLF001
+        add_im = value / acct.leverage.get((category, inst.symbol), DEFAULT_LEVERAGE)
+        add_mm = value * MAINTENANCE_RATE
+
+    def e4(x: Decimal) -> int:
+        return int((x / equity * 10000).to_integral_value()) if equity > 0 else 0
+
+    return {"orderId": "", "orderLinkId": order.link_id, "preImrE4": e4(im), "preMmrE4": e4(mm),
+            "postImrE4": e4(im + add_im), "postMmrE4": e4(mm + add_mm)}
+
+
+def _time_range(p: dict[str, Any]) -> tuple[int, int | None]:
+    try:
+        return int(p.get("startTime") or 0), (int(p.get("endTime") or 0) or None)
+    except (TypeError, ValueError):
+        raise ApiError(10001, "params error: startTime / endTime invalid") from None
+
+
 # ---- account -----------------------------------------------------------------------------------
 @route("GET", "/v5/account/info")
 async def account_info(ex: Emulator, ctx: RequestContext) -> Any:
@@ -194,13 +471,13 @@ async def collateral_info(ex: Emulator, ctx: RequestContext) -> Any:
                 "maxBorrowingAmount": "1000000",
                 "freeBorrowingLimit": "0",
                 "freeBorrowAmount": "0",
-                "borrowAmount": "0",
+                "borrowAmount": fmt(acct.borrowed.get(coin, Decimal(0))),
                 "otherBorrowAmount": "0",
                 "availableToBorrow": "1000000",
                 "borrowable": True,
                 "borrowUsageRate": "0",
                 "marginCollateral": True,
-                "collateralSwitch": True,
+                "collateralSwitch": coin not in acct.collateral_off,
                 "collateralRatio": "1",
                 "freeBorrowingAmount": "",
             }
@@ -519,12 +796,15 @@ async def demo_apply_money(ex: Emulator, ctx: RequestContext) -> Any:
 
 
 def generic_handler(method: str, path: str) -> Handler:
-    """The documented-shape empty answer for a routed path without dedicated state."""
+    """The documented-shape empty answer for a routed path without dedicated state: its template from
+    :mod:`.schemas` (object results keep their fields), else the list shape for reads and {} for writes."""
+    template = RESULTS.get((method, path))
 
     async def handler(ex: Emulator, ctx: RequestContext) -> Any:
+        if template is not None:
+            return copy.deepcopy(template)  # a fresh answer per request: nothing downstream can alter the table
         if method == "GET":
             return {"list": [], "nextPageCursor": ""}
         return {}
 
     return handler
-
