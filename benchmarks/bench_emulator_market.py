@@ -1,6 +1,6 @@
 """Emulator costs, each beside a baseline measured in the same run (read the ratios).
 
-- Market step (group "(no group)"): one ``Market.step`` that publishes an L50 delta (price process,
+- Market step (group ``emulator-market-step``): one ``Market.step`` that publishes an L50 delta (price process,
   window diff, one frame built once for all subscribers) beside ``orjson.dumps`` of a typical L50
   delta frame, the least work any server must do per frame.
 - End to end (group ``emulator-e2e-l50-frames``): frames per second one picows client (uvloop, this
@@ -28,6 +28,8 @@ from bybitfast.emulator.faults import Faults
 from bybitfast.emulator.market import Market
 from bybitfast.emulator.public import Hub
 
+MARKET_STEP_GROUP = "emulator-market-step"
+
 
 class _Sink:
     def push(self, frame: bytes, delay: float = 0.0) -> None:
@@ -42,33 +44,39 @@ def _market(*topics: str) -> Market:
     return m
 
 
+@pytest.mark.benchmark(group=MARKET_STEP_GROUP)
 def test_baseline_orjson_l50_delta(benchmark):
     frame = {"topic": "orderbook.50.BTCUSDT", "type": "delta", "ts": 1, "data": {"s": "BTCUSDT",
              "b": [["100000.10", "0.123"]] * 4, "a": [["100000.20", "0"]] * 4, "u": 1, "seq": 2}, "cts": 1}
     benchmark(orjson.dumps, frame)
 
 
+@pytest.mark.benchmark(group=MARKET_STEP_GROUP)
 def test_market_step_with_l50_subscriber(benchmark):
     m = _market()
     benchmark(m.step)
 
 
+@pytest.mark.benchmark(group=MARKET_STEP_GROUP)
 def test_market_step_all_symbols_unwatched(benchmark):
     m = Market(seed=1, interval=0)
     benchmark(m.step)
 
 
+@pytest.mark.benchmark(group=MARKET_STEP_GROUP)
 def test_market_step_with_l50_ticker_trade_subscribers(benchmark):
     m = _market("orderbook.50.BTCUSDT", "tickers.BTCUSDT", "publicTrade.BTCUSDT")
     benchmark(m.step)
 
 
+@pytest.mark.benchmark(group=MARKET_STEP_GROUP)
 def test_market_step_with_full_book_and_other_topics(benchmark):
     """orderbook.full (a delta every 4th step) + allLiquidation + insurance + priceLimit subscribers."""
     m = _market("orderbook.full.BTCUSDT", "allLiquidation.BTCUSDT", "insurance.USDT", "priceLimit.BTCUSDT")
     benchmark(m.step)
 
 
+@pytest.mark.benchmark(group=MARKET_STEP_GROUP)
 def test_rest_full_orderbook_snapshot(benchmark):
     """Building the REST full_orderbook view between two pushes (about 2 x 1200 levels)."""
     m = _market("orderbook.full.BTCUSDT")

@@ -13,7 +13,17 @@ process, so the figure is messages per second on one core.
 - ``test_aiohttp_orjson_dict_baseline``: aiohttp client + ``orjson.loads`` + dict book: the usual
   Python stack; the group's reference (first baseline).
 - ``test_picows_orjson_dict_no_sdk_baseline``: picows + ``orjson.loads`` + dict book (no SDK).
+- ``test_pybit_websocket_orderbook_stream``: pybit's ``WebSocket.orderbook_stream`` over the socket
+  (websocket-client in its thread, ``json.loads``, pybit's list book, the deep copy it hands the
+  callback); ``PUBLIC_WSS`` is pointed at the push server for the test, pybit is not modified.
+  Timed until the callback sees the last ``u``.
+- ``test_ccxt_pro_watch_order_book``: ``ccxt.pro.bybit().watch_order_book`` over the socket (its
+  aiohttp client, orjson, ``handle_message`` -> ``handle_order_book`` into ccxt's book); its public
+  linear WebSocket URL is pointed at the push server, markets from ccxt's own ``load_markets`` on
+  the emulator. Timed until ccxt's book carries the last frame's ``ts``.
 
+Every client gets the same ``N`` frames from the same server and is timed from "go" to the last
+frame applied. ``BYBITFAST_BENCH_QUICK=1`` (``run.py --quick``) shortens the stream.
 ``python benchmarks/bench_ws.py [N]`` prints messages/s and ratios without pytest.
 """
 
@@ -21,7 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -31,8 +43,10 @@ from _frames import TOPIC, make_stream
 
 from bybitfast.ws.connection import run
 
-N = 200_000
+QUICK = os.environ.get("BYBITFAST_BENCH_QUICK") == "1"
+N = 20_000 if QUICK else 200_000
 ROUNDS = 3
+GROUP = "ws-e2e-book"
 SEED = 7
 
 
@@ -77,12 +91,17 @@ def _serve(n: int, port_q: Any) -> None:
             op = msg.get("op")
             if op == "subscribe":
                 ack = {"success": True, "ret_msg": "", "conn_id": "bench", "req_id": msg.get("req_id", ""), "op": "subscribe"}
-                transport.send(picows.WSMsgType.TEXT, orjson.dumps(ack))
-                transport.send(picows.WSMsgType.TEXT, snap)
+                # Answered after 10 ms (set-up, not timed): pybit records a subscription only after
+                # sending it; an instant loopback ack beats the record and pybit closes the socket (KeyError).
+                asyncio.get_running_loop().call_later(0.01, self.ack, orjson.dumps(ack))
             elif op == "go":
                 transport.underlying_transport.write(blob)
             elif op == "ping":
                 transport.send(picows.WSMsgType.TEXT, b'{"success":true,"ret_msg":"pong","conn_id":"bench","req_id":"","op":"ping"}')
+
+        def ack(self, ack: bytes) -> None:
+            self.t.send(picows.WSMsgType.TEXT, ack)
+            self.t.send(picows.WSMsgType.TEXT, snap)
 
     async def main() -> None:
         server = await picows.ws_create_server(lambda _req: Push(), "127.0.0.1", 0)
@@ -210,32 +229,104 @@ async def aiohttp_dict_client(url: str, last_u: int) -> float:
     raise RuntimeError("stream ended early")
 
 
+def pybit_client(url: str, last: tuple[int, int]) -> float:
+    """pybit's public WebSocket (threaded, sync): subscribe, snapshot, "go", until the last ``u``."""
+    from pybit import unified_trading
+    from pybit.unified_trading import WebSocket
+
+    last_u = last[0]
+    snapshot, done = threading.Event(), threading.Event()
+
+    def on_book(message: dict) -> None:  # pybit's callback: the whole book after each frame
+        u = message["data"]["u"]
+        if u == last_u:
+            done.set()
+        elif not snapshot.is_set():
+            snapshot.set()
+
+    saved = unified_trading.PUBLIC_WSS
+    unified_trading.PUBLIC_WSS = url.rsplit("/", 1)[0] + "/{CHANNEL_TYPE}"  # read by the constructor
+    try:
+        ws = WebSocket(testnet=False, channel_type="linear")
+    finally:
+        unified_trading.PUBLIC_WSS = saved
+    try:
+        ws.orderbook_stream(200, "BTCUSDT", on_book)
+        if not snapshot.wait(30):
+            raise RuntimeError("pybit got no snapshot")
+        t0 = time.perf_counter()
+        ws.ws.send('{"op":"go"}')
+        if not done.wait(600):
+            raise RuntimeError("pybit did not reach the last delta")
+        return time.perf_counter() - t0
+    finally:
+        ws.exit()
+
+
+async def ccxt_pro_client(url: str, last: tuple[int, int]) -> float:
+    """ccxt.pro's ``watch_order_book`` (aiohttp + orjson + ccxt's book) until the last frame's ``ts``."""
+    import ccxt.pro as ccxtpro
+    from _peers import LINEAR, point_ccxt, with_markets
+
+    last_ts = last[1]
+    c = with_markets(point_ccxt(ccxtpro.bybit({"enableRateLimit": False}), ws_url=url.split("/v5/", 1)[0]))
+    try:
+        await c.watch_order_book(LINEAR, 200)  # subscribe + snapshot
+        book = c.orderbooks[LINEAR]
+        t0 = time.perf_counter()
+        await c.clients[url].send({"op": "go"})
+        await _wait_u(lambda: book["timestamp"], last_ts)
+        return time.perf_counter() - t0
+    finally:
+        await c.close()
+
+
+def _last_u(fn: Any) -> Any:
+    """Adapt an async client taking ``last_u`` to the ``(last_u, last_ts)`` pair every client gets."""
+
+    async def client(url: str, last: tuple[int, int]) -> float:
+        return await fn(url, last[0])
+
+    client.__name__ = fn.__name__
+    return client
+
+
 CLIENTS = {
-    "bybitfast managed book (picows+uvloop+native)": bybitfast_client,
-    "bybitfast managed book + on_update hook": bybitfast_hook_client,
-    "picows + orjson + dict book": picows_dict_client,
-    "aiohttp + orjson + dict book": aiohttp_dict_client,
+    "bybitfast managed book (picows+uvloop+native)": _last_u(bybitfast_client),
+    "bybitfast managed book + on_update hook": _last_u(bybitfast_hook_client),
+    "picows + orjson + dict book": _last_u(picows_dict_client),
+    "aiohttp + orjson + dict book": _last_u(aiohttp_dict_client),
+    "pybit WebSocket.orderbook_stream": pybit_client,
+    "ccxt.pro watch_order_book": ccxt_pro_client,
 }
 
 
-def last_u_of(n: int) -> int:
+def measure(client: Any, url: str, last: tuple[int, int]) -> float:
+    """One round of ``client`` (async clients on uvloop, pybit's sync one in this thread)."""
+    return run(client(url, last)) if asyncio.iscoroutinefunction(client) else client(url, last)
+
+
+def last_of(n: int) -> tuple[int, int]:
+    """The last delta's ``u`` and ``ts``: what each client waits for."""
     _, deltas = make_stream(n, seed=SEED)
-    return orjson.loads(deltas[-1])["data"]["u"]
+    msg = orjson.loads(deltas[-1])
+    return msg["data"]["u"], msg["ts"]
 
 
 # ---- pytest-benchmark ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server() -> Any:
     srv = PushServer(N)
-    srv.last_u = last_u_of(N)  # type: ignore[attr-defined]
+    srv.last = last_of(N)  # type: ignore[attr-defined]
     yield srv
     srv.stop()
 
 
-def _bench(benchmark: Any, server: Any, client: Any) -> None:
-    benchmark.group = "ws-e2e-book"
+def _bench(benchmark: Any, server: Any, name: str, rounds: int = ROUNDS) -> None:
+    benchmark.group = GROUP
+    client = CLIENTS[name]
     elapsed: list[float] = []
-    benchmark.pedantic(lambda: elapsed.append(run(client(server.url, server.last_u))), rounds=ROUNDS, iterations=1)
+    benchmark.pedantic(lambda: elapsed.append(measure(client, server.url, server.last)), rounds=rounds, iterations=1)
     best = min(elapsed)
     benchmark.extra_info["messages"] = N
     benchmark.extra_info["msg_per_s_best"] = round(N / best)
@@ -243,29 +334,38 @@ def _bench(benchmark: Any, server: Any, client: Any) -> None:
 
 
 def test_bybitfast_managed_book(benchmark: Any, server: Any) -> None:
-    _bench(benchmark, server, bybitfast_client)
+    _bench(benchmark, server, "bybitfast managed book (picows+uvloop+native)")
 
 
 def test_bybitfast_managed_book_on_update_hook(benchmark: Any, server: Any) -> None:
-    _bench(benchmark, server, bybitfast_hook_client)
+    _bench(benchmark, server, "bybitfast managed book + on_update hook")
 
 
 def test_aiohttp_orjson_dict_baseline(benchmark: Any, server: Any) -> None:
-    _bench(benchmark, server, aiohttp_dict_client)
+    _bench(benchmark, server, "aiohttp + orjson + dict book")
 
 
 def test_picows_orjson_dict_no_sdk_baseline(benchmark: Any, server: Any) -> None:
-    _bench(benchmark, server, picows_dict_client)
+    _bench(benchmark, server, "picows + orjson + dict book")
+
+
+def test_pybit_websocket_orderbook_stream(benchmark: Any, server: Any) -> None:
+    # One round: pybit takes ~15-20x the baseline's time (~17 s for the full stream), far above the noise.
+    _bench(benchmark, server, "pybit WebSocket.orderbook_stream", rounds=1)
+
+
+def test_ccxt_pro_watch_order_book(benchmark: Any, server: Any) -> None:
+    _bench(benchmark, server, "ccxt.pro watch_order_book")
 
 
 # ---- standalone ---------------------------------------------------------------------------------
 def main(n: int = N, rounds: int = ROUNDS) -> None:
     srv = PushServer(n)
-    last_u = last_u_of(n)
+    last = last_of(n)
     try:
         rates: dict[str, float] = {}
         for name, client in CLIENTS.items():
-            best = min(run(client(srv.url, last_u)) for _ in range(rounds))
+            best = min(measure(client, srv.url, last) for _ in range(rounds))
             rates[name] = n / best
         base = rates["aiohttp + orjson + dict book"]
         for name, rate in rates.items():

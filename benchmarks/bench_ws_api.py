@@ -1,4 +1,4 @@
-"""Trade-socket order round trip: bybitfast's WebsocketAPIClient vs raw picows vs pybit.
+"""Trade-socket order round trip: bybitfast's WebsocketAPIClient vs raw picows vs pybit vs ccxt.pro.
 
 Run: ``/work/venv/bin/python -m pytest benchmarks/bench_ws_api.py -q`` (ratios printed at the end).
 
@@ -9,7 +9,11 @@ the documented ``order.create`` reply carrying the request's ``reqId``. The base
 picows client sending a prebuilt frame and waking on the reply (no JSON either way): the least a
 Python client can do per round trip; the ratio is the client-side overhead. pybit's
 ``WebSocketTrading`` (threads + websocket-client) talks to the same server: its ``TRADE_WSS`` URL
-template is patched for the benchmark (pybit itself is not modified).
+template is patched for the benchmark (pybit itself is not modified). ccxt.pro's
+``bybit().create_order_ws`` (aiohttp + orjson; the same order as unified arguments: limit buy
+0.2 ETH/USDT:USDT at 2800, post-only, same client id) talks to the same server: its ``trade``
+WebSocket URL is pointed there, its market table comes from its own ``load_markets`` on the
+emulator; its figure includes ccxt's request building and ``parse_order`` of the reply.
 
 Client side only (group ``ws-api client side``): one order through the client with the socket
 replaced by an in-process answer, so only the client's CPU is measured: bybitfast's full request
@@ -64,6 +68,9 @@ def serve() -> None:
     class Answer(WSListener):
         def on_ws_frame(self, transport: Any, frame: Any) -> None:
             if frame.msg_type is not WSMsgType.TEXT:
+                if frame.msg_type is WSMsgType.CLOSE:  # answer it: aiohttp (ccxt) waits 10 s for the echo
+                    transport.send_close(frame.get_close_code())
+                    transport.disconnect()
                 return
             data = frame.get_payload_as_bytes()
             if b'"reqId"' in data:
@@ -215,6 +222,31 @@ def test_rtt_pybit_place_order(benchmark, server_url, monkeypatch) -> None:
         benchmark.pedantic(batch, **_rounds())
     finally:
         ws.exit()
+
+
+def test_rtt_ccxt_pro_create_order_ws(benchmark, server_url, loop) -> None:
+    import ccxt.pro as ccxtpro
+    from _peers import point_ccxt, with_markets
+
+    client = with_markets(point_ccxt(ccxtpro.bybit({"apiKey": KEY, "secret": SECRET, "enableRateLimit": False}), ws_url=server_url))
+    params = {"postOnly": True, "clientOrderId": ORDER["orderLinkId"]}
+
+    async def batch() -> None:
+        for _ in range(ROUND_TRIPS):
+            await client.create_order_ws("ETH/USDT:USDT", "limit", "buy", 0.2, 2800, params)
+
+    async def first() -> dict:
+        return await client.create_order_ws("ETH/USDT:USDT", "limit", "buy", 0.2, 2800, params)
+
+    placed = loop.run_until_complete(first())  # connects and authenticates (not timed)
+    assert placed["id"] == orjson.loads(REPLY)["data"]["orderId"]
+    loop.run_until_complete(batch())
+    benchmark.group = RTT_GROUP
+    benchmark.extra_info["round_trips_per_round"] = ROUND_TRIPS
+    try:
+        benchmark.pedantic(lambda: loop.run_until_complete(batch()), **_rounds())
+    finally:
+        loop.run_until_complete(client.close())
 
 
 # ---- client side only ------------------------------------------------------------------------

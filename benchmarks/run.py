@@ -5,6 +5,9 @@ with JSON output, then the optional Node.js comparison (``benchmarks/node``, onl
 ``bybit-api`` are installed), and renders the machine, the versions of bybitfast and of every peer,
 the exact commands, and per group the ratios against the group's baseline (the benchmark whose
 name contains ``baseline``) before the absolute times and the rounds/iterations behind them.
+Each group is titled and described by ``GROUP_INFO`` (what was measured, and whether its baseline
+is a peer, a floor or an emulator cost); the headline summary holds the client comparisons only,
+the emulator's own costs get their own section.
 
 ``--quick`` shortens every measurement (a smoke run; its figures are noisier).
 """
@@ -24,7 +27,7 @@ import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -45,6 +48,167 @@ PEERS = (
     "Cython",
     "pytest-benchmark",
 )
+
+
+# ---------------------------------------------------------------- what each group measures
+
+PEER, FLOOR, EMULATOR = "peer", "floor", "emulator"
+KINDS = {
+    PEER: "peer (another library, or the usual pure-Python code, doing the same job)",
+    FLOOR: "floor (the least work the same job takes in Python, no SDK)",
+    EMULATOR: "emulator cost (the emulator's own work beside a floor, not a client comparison)",
+}
+
+
+class GroupInfo(NamedTuple):
+    title: str
+    what: str
+    kind: str
+
+
+# Keyed by the start of the pytest-benchmark group name (the longest matching key wins: some
+# names carry a run-dependent count); ``{rest}`` in a title is the rest of the group name.
+# Groups of kind EMULATOR stay out of the headline summary.
+GROUP_INFO: dict[str, GroupInfo] = {
+    "delta parse+apply (": GroupInfo(
+        "Order-book deltas, parse + apply",
+        "per round, 2,000 orderbook.200 delta frames of ~10 levels applied after a fresh 200-level snapshot "
+        "(per frame: divide by 2,000). bybitfast's native book takes the frame bytes; the orjson + dict book "
+        "(baseline), the order-book C package and ccxt's OrderBook decode each frame with orjson; pybit's "
+        "book handler gets pre-decoded frames.",
+        PEER,
+    ),
+    "delta parse+apply, book held": GroupInfo(
+        "Order-book deltas, book held at 200 levels per side",
+        "per round, 2,000 delta frames (~12 levels, far end trimmed and refilled like Bybit's window) applied "
+        "after a fresh snapshot: the native book vs orjson + dict (baseline).",
+        PEER,
+    ),
+    "per level (": GroupInfo(
+        "Order-book cost per level",
+        "per round, 2,000 deltas of 1 or of 41 changed levels; the cost of one level is the difference / 40.",
+        PEER,
+    ),
+    "snapshot 200+200": GroupInfo(
+        "Order-book snapshot load",
+        "one 200+200-level snapshot frame (bytes) loaded into a book, per call; baselines: orjson.loads + dict "
+        "book, and orjson.loads alone.",
+        PEER,
+    ),
+    "best bid read": GroupInfo(
+        "Best bid read",
+        "one read of the best bid from a loaded book, per call; baseline: reading a Python attribute holding "
+        "a float (the cheapest read there is).",
+        FLOOR,
+    ),
+    "frame_info": GroupInfo(
+        "Frame routing (topic, type, u, seq of a delta)",
+        "one 10-level delta frame's routing fields read from the bytes, per call; baseline: orjson.loads of "
+        "the whole frame.",
+        PEER,
+    ),
+    "memory: 100 books": GroupInfo(
+        "Memory: 100 deep books",
+        "time: one 1,000+1,000-level snapshot loaded into a fresh book, per call, pybit's book code as the "
+        "baseline; memory figures from fresh interpreters (table below the timings).",
+        PEER,
+    ),
+    "memory: long delta stream": GroupInfo(
+        "Memory: long delta stream",
+        "time: one 10-change delta on a 200-level book, per call, pybit's book code as the baseline; "
+        "growth over the stream from fresh interpreters (table below the timings).",
+        PEER,
+    ),
+    "rest client side:": GroupInfo(
+        "REST client-side cost: {rest}",
+        "one full method call with the transport replaced by a canned answer (no network): bybitfast "
+        "(coroutine driven without a loop) vs pybit (baseline) and sync ccxt (both with their requests "
+        "session's send patched, so request preparation is included; ccxt also parses its unified result).",
+        PEER,
+    ),
+    "rest end to end:": GroupInfo(
+        "REST end to end against the emulator: {rest}",
+        "per round, N sequential requests to the emulator in a thread of this process; baseline: a bare "
+        "aiohttp loop on the same URL (hmac-signed inline for the private call); peers pybit, ccxt (sync) "
+        "and ccxt.async_support.",
+        FLOOR,
+    ),
+    "sign-hmac": GroupInfo(
+        "HMAC-SHA256 request signature",
+        "one HMAC-SHA256 hex signature of a 112-byte payload, per call; baseline: hmac.new(...).hexdigest().",
+        PEER,
+    ),
+    "rest-auth": GroupInfo(
+        "REST auth headers",
+        "one order body encoded and its auth headers built, per call; baseline: pybit's header code.",
+        PEER,
+    ),
+    "encode-body": GroupInfo(
+        "Order body encoding",
+        "one order dict encoded to the JSON body, per call; baseline: json.dumps.",
+        PEER,
+    ),
+    "sign-rsa": GroupInfo(
+        "RSA request signature",
+        "one RSA-2048 signature, per call: bybitfast with the key loaded once vs pybit (baseline).",
+        PEER,
+    ),
+    "ws-e2e-book": GroupInfo(
+        "WebSocket order-book stream, end to end",
+        "per round, every client subscribes to a local push server (own process) and is timed from \"go\" "
+        "until it has applied the last of the same N orderbook.200 deltas (same frames, same server); "
+        "baseline aiohttp + orjson + dict book; peers pybit's WebSocket.orderbook_stream (one round: it "
+        "takes ~20x the baseline's time) and ccxt.pro watch_order_book, both over the socket.",
+        PEER,
+    ),
+    "ws-api round trip": GroupInfo(
+        "Trade socket round trip: {rest}",
+        "per round, N sequential order.create requests, each awaited, against a picows server in its own "
+        "process answering the documented reply; baseline: raw picows sending a prebuilt frame; peers "
+        "pybit WebSocketTrading and ccxt.pro create_order_ws.",
+        FLOOR,
+    ),
+    "ws-api client side": GroupInfo(
+        "Trade socket: client-side cost of one order",
+        "one order.create through the client with the socket replaced by an in-process answer, per call; "
+        "baseline: orjson.dumps of the request + orjson.loads of the reply; peer pybit.",
+        FLOOR,
+    ),
+    "emulator-market-step": GroupInfo(
+        "Emulator: market step and REST book view",
+        "one Market.step publishing to the given subscribers (or one REST full-book view), per call, beside "
+        "orjson.dumps of one L50 delta frame: the emulator's cost per simulated tick.",
+        EMULATOR,
+    ),
+    "emulator-e2e-l50-frames": GroupInfo(
+        "Emulator: L50 frames delivered to a picows client",
+        "per round, seconds until one picows subscriber (this process) has N orderbook.50 deltas from the "
+        "emulator in its own process; baseline: the same client fed pre-built frames by a trivial server.",
+        EMULATOR,
+    ),
+    "emulator-fanout-": GroupInfo(
+        "Emulator: fan-out to 8 socket subscribers ({rest} event loop)",
+        "per round, market steps with 8 real L50 subscribers vs the same steps with an in-process sink "
+        "(baseline): the difference is the delivery cost.",
+        EMULATOR,
+    ),
+    "emulator-rest-public-noop": GroupInfo(
+        "Emulator: REST request pipeline",
+        "per round, 1,000 GET /v5/market/time through the emulator vs a constant-answer aiohttp app "
+        "(baseline), aiohttp client in the same process.",
+        EMULATOR,
+    ),
+}
+
+
+def group_info(group: str) -> GroupInfo | None:
+    """The description of ``group`` (longest matching key), or None for a group not listed."""
+    keys = [k for k in GROUP_INFO if group.startswith(k)]
+    if not keys:
+        return None
+    key = max(keys, key=len)
+    info = GROUP_INFO[key]
+    return info._replace(title=info.title.replace("{rest}", group[len(key):].strip(" :-")))
 
 
 # ---------------------------------------------------------------- machine and versions
@@ -235,11 +399,15 @@ def baseline_of(benches: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def render_group(name: str, benches: list[dict[str, Any]]) -> list[str]:
-    """Ratios first, absolute times second, then what was measured and how often."""
+    """What was measured, then ratios first, absolute times second, and how often (rounds × iterations)."""
     base = baseline_of(benches)
     base_median = base["stats"]["median"] if base else 0.0
     ordered = sorted(benches, key=lambda b: b["stats"]["median"])
-    lines = [f"### {name}", ""]
+    info = group_info(name)
+    if info is None:
+        lines = [f"### {name}", ""]
+    else:
+        lines = [f"### {info.title}", "", f"What was measured (group `{name}`): {info.what} Baseline kind: {KINDS[info.kind]}.", ""]
     if base is None:
         lines += ["_No baseline in this group: absolute figures only._", ""]
     else:
@@ -279,23 +447,38 @@ def describe(bench: dict[str, Any]) -> str:
     return str((bench.get("extra_info") or {}).get("what", "") or "")
 
 
-def render_summary(groups: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """One line per group: the fastest non-baseline entry against the baseline."""
+def is_emulator_group(name: str) -> bool:
+    info = group_info(name)
+    return info is not None and info.kind == EMULATOR
+
+
+def fmt_rounds(bench: dict[str, Any]) -> str:
+    st = bench["stats"]
+    return f"{st['rounds']:,} × {st.get('iterations', 1):,}"
+
+
+def render_summary(groups: dict[str, list[dict[str, Any]]], *, emulator: bool = False) -> list[str]:
+    """One line per group with a baseline: the fastest non-baseline entry against the baseline.
+
+    The headline (``emulator=False``) holds the client comparisons, whose baseline is a peer or a
+    floor doing the same job; ``emulator=True`` lists the emulator's own costs instead."""
     lines = [
-        "| group | fastest | vs baseline | baseline | baseline median |",
-        "|---|---|---|---|---|",
+        "| group | fastest | vs baseline | baseline | baseline median | rounds × iterations (fastest; baseline) | baseline kind |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, benches in groups.items():
         base = baseline_of(benches)
         others = [b for b in benches if b is not base]
-        if base is None or not others:
+        if base is None or not others or is_emulator_group(name) != emulator:
             continue
         best = min(others, key=lambda b: b["stats"]["median"])
+        info = group_info(name)
         lines.append(
-            f"| {name} | `{best['name']}` | {fmt_ratio(best['stats']['median'], base['stats']['median'])} | "
-            f"`{base['name']}` | {fmt_time(base['stats']['median'])} |"
+            f"| {info.title if info else name} | `{best['name']}` | {fmt_ratio(best['stats']['median'], base['stats']['median'])} | "
+            f"`{base['name']}` | {fmt_time(base['stats']['median'])} | {fmt_rounds(best)}; {fmt_rounds(base)} | "
+            f"{info.kind if info else '—'} |"
         )
-    return lines + [""]
+    return lines + [""] if len(lines) > 2 else []
 
 
 MEMORY_KEYS = ("bytes_per_level_rss", "rss_MiB", "bytes_per_level_traced", "rss_growth_bytes", "heap_blocks_growth", "traced_growth_bytes")
@@ -368,10 +551,34 @@ def render(
     lines += [f"| {k} | {v} |" for k, v in versions.items()]
     lines += ["", "## Command", "", "```sh", invocation, "```", ""]
     lines += ["which ran:", "", "```sh", *commands, "```", "", f"Wall time: {elapsed:.0f} s.", ""]
-    lines += ["## Summary", "", *render_summary(groups), *render_memory_summary(groups)]
-    lines += ["## Groups", ""]
-    for name, benches in groups.items():
+    lines += [
+        "## Summary",
+        "",
+        "Client comparisons only: each group's baseline is a peer (another library, or the usual "
+        "pure-Python code, doing the same job) or a floor (the least work the same job takes); "
+        "\"fastest\" is the quickest entry other than the baseline. Ratio = median time / baseline median "
+        "(lower is better); what each group measures is under its heading below.",
+        "",
+        *render_summary(groups),
+        *render_memory_summary(groups),
+    ]
+    client_groups = {k: v for k, v in groups.items() if not is_emulator_group(k)}
+    emulator_groups = {k: v for k, v in groups.items() if is_emulator_group(k)}
+    if client_groups:
+        lines += ["## Groups", ""]
+    for name, benches in client_groups.items():
         lines += render_group(name, benches)
+    if emulator_groups:
+        lines += [
+            "## Emulator costs",
+            "",
+            "The local emulator's own work (a test bench, not a client): each figure beside a floor measured "
+            "in the same run, so the ratios say how much the simulation costs, not how fast a client is.",
+            "",
+            *render_summary(emulator_groups, emulator=True),
+        ]
+        for name, benches in emulator_groups.items():
+            lines += render_group(name, benches)
     lines += render_node(node, node_reason)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -1,0 +1,88 @@
+"""Peer clients for the benchmarks: a threaded emulator, and ccxt clients aimed at local servers.
+
+ccxt needs its market table before any symbol-based call. It is loaded once per process by ccxt
+itself (``load_markets``) from a short-lived emulator, then handed to every ccxt client with
+``set_markets``: ccxt's own parsing of the emulator's instruments, never a hand-made table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from functools import cache
+from typing import Any
+
+from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
+
+LINEAR = "BTC/USDT:USDT"
+
+
+class ThreadedEmulator:
+    """An emulator serving from its own thread and loop, so sync clients (pybit, ccxt) can call it too."""
+
+    def __init__(self, **options: Any) -> None:
+        self.ex = Emulator(**({"rate_limits": False, "market_interval": 0} | options))
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            async with self.ex:
+                self._ready.set()
+                await self._stop.wait()
+
+        asyncio.run(main())
+
+    def __enter__(self) -> Emulator:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("emulator did not start")
+        return self.ex
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+def point_ccxt(client: Any, rest_url: str | None = None, ws_url: str | None = None) -> Any:
+    """Aim a ccxt bybit client's REST URLs at ``rest_url`` and its WebSocket URLs at ``ws_url``
+    (public ``<ws_url>/v5/public/<category>``, private ``/v5/private``, trade ``/v5/trade``)."""
+    api = client.urls["api"]
+    if rest_url is not None:
+        for name, url in api.items():
+            if isinstance(url, str):
+                api[name] = rest_url
+    if ws_url is not None and "ws" in api:
+        ws = api["ws"]
+        for category in ws["public"]:
+            ws["public"][category] = f"{ws_url}/v5/public/{category}"
+        ws["private"]["spot"]["unified"] = f"{ws_url}/v5/private"
+        ws["private"]["contract"] = f"{ws_url}/v5/private"
+        ws["private"]["trade"] = f"{ws_url}/v5/trade"
+    return client
+
+
+@cache
+def ccxt_markets() -> tuple[dict, dict]:
+    """(markets, currencies) as ``ccxt.bybit().load_markets()`` builds them from the emulator."""
+    import ccxt
+
+    with ThreadedEmulator() as ex:
+        c = point_ccxt(ccxt.bybit({"apiKey": DEFAULT_API_KEY, "secret": DEFAULT_API_SECRET, "enableRateLimit": False}), ex.rest_url)
+        c.load_markets()
+        return c.markets, c.currencies
+
+
+def with_markets(client: Any) -> Any:
+    """``client`` with the emulator's market table set, and UTA assumed (what ``is_unified_enabled``
+    would find on the emulator), so no call makes a set-up request first."""
+    markets, currencies = ccxt_markets()
+    client.set_markets(markets, currencies)
+    client.options["enableUnifiedMargin"] = False
+    client.options["enableUnifiedAccount"] = True
+    return client
