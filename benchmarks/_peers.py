@@ -7,46 +7,18 @@ itself (``load_markets``) from a short-lived emulator, then handed to every ccxt
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from functools import cache
 from typing import Any
 
-from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
+from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from bybitfast.emulator.threaded import ThreadedEmulator as _Threaded
 
 LINEAR = "BTC/USDT:USDT"
 
 
-class ThreadedEmulator:
-    """An emulator serving from its own thread and loop, so sync clients (pybit, ccxt) can call it too."""
-
-    def __init__(self, **options: Any) -> None:
-        self.ex = Emulator(**({"rate_limits": False, "market_interval": 0} | options))
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            async with self.ex:
-                self._ready.set()
-                await self._stop.wait()
-
-        asyncio.run(main())
-
-    def __enter__(self) -> Emulator:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("emulator did not start")
-        return self.ex
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
+def ThreadedEmulator(**options: Any) -> _Threaded:  # noqa: N802 - reads as the class it builds
+    """The package's threaded emulator with benchmark defaults: no rate limits, market stepped by hand."""
+    return _Threaded(**({"rate_limits": False, "market_interval": 0} | options))
 
 
 def point_ccxt(client: Any, rest_url: str | None = None, ws_url: str | None = None) -> Any:

@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -20,7 +19,7 @@ import aiohttp
 import orjson
 import pytest
 
-from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
+from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator, ThreadedEmulator  # noqa: F401
 
 
 def emulator_fixture(**options: Any) -> Any:
@@ -146,6 +145,7 @@ class PublicClient:
 
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
+        self._marks = 0
 
     async def send(self, obj: Any) -> None:
         await self.ws.send_str(obj if isinstance(obj, str) else json.dumps(obj))
@@ -177,6 +177,18 @@ class PublicClient:
         except asyncio.TimeoutError:
             return out
 
+    async def drain(self, timeout: float = 2.0) -> list[Any]:
+        """Every frame the server queued before now, without waiting for silence.
+
+        A ping travels through the connection's one ordered outgoing queue: whatever was pushed
+        before it (e.g. by ``market.step``) arrives before its pong. Pings must not be silenced.
+        """
+        self._marks += 1
+        mark = f"drain-{self._marks}"
+        await self.send({"req_id": mark, "op": "ping"})
+        frames = await self.until(lambda m: m.get("req_id") == mark or m.get("op") == "pong", timeout)  # option pongs carry no req_id
+        return frames[:-1]
+
     async def subscribe(self, *topics: str) -> Any:
         await self.send({"op": "subscribe", "args": list(topics)})
         ack = await self.recv_json()
@@ -187,41 +199,3 @@ class PublicClient:
 async def public_client(ex: Emulator, http: aiohttp.ClientSession, category: str) -> PublicClient:
     """A :class:`PublicClient` connected to ``ex``'s public socket of ``category`` (pings answered by hand)."""
     return PublicClient(await http.ws_connect(f"{ex.ws_url}/v5/public/{category}", autoping=False))
-
-
-class ThreadedEmulator:
-    """An Emulator on its own event loop in a daemon thread (for threaded, blocking clients)."""
-
-    def __init__(self, **options: Any) -> None:
-        self.options = options
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.ex: Emulator | None = None
-
-    def __enter__(self) -> Emulator:
-        self.thread.start()
-        self.ex = self.call(self._start())
-        return self.ex
-
-    async def _start(self) -> Emulator:
-        ex = Emulator(**self.options)
-        await ex.start()
-        return ex
-
-    def call(self, coro: Any, timeout: float = 10.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def run(self, fn: Any, *args: Any) -> Any:
-        """Call a plain function on the emulator's loop (e.g. ``market.step``: it schedules pushes)."""
-
-        async def call() -> Any:
-            return fn(*args)
-
-        return self.call(call())
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.ex is not None
-        self.call(self.ex.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()

@@ -6,5 +6,6 @@
 from .common import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from .faults import Faults
 from .server import Emulator
+from .threaded import ThreadedEmulator
 
-__all__ = ["DEFAULT_API_KEY", "DEFAULT_API_SECRET", "Emulator", "Faults"]
+__all__ = ["DEFAULT_API_KEY", "DEFAULT_API_SECRET", "Emulator", "Faults", "ThreadedEmulator"]
