@@ -57,6 +57,16 @@ def _emulator_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--drop-after-seconds", type=float, metavar="S", help="cut every WebSocket S seconds after start")
     g.add_argument("--silence-pings", action="store_true", help="never answer pings (a dead-but-open link)")
     g.add_argument("--gap", type=int, metavar="N", help="withhold the next N order-book deltas (a u gap)")
+    g.add_argument(
+        "--reset-book",
+        action="append",
+        nargs="?",
+        const="",
+        default=[],
+        metavar="TOPIC",
+        help="send a u=1 snapshot (service restart) on TOPIC, e.g. orderbook.50.BTCUSDT, or on every "
+        "subscribed book when no TOPIC is given; repeatable",
+    )
     g.add_argument("--delay", type=float, metavar="S", help="delay every REST answer and WebSocket ack by S")
     g.add_argument(
         "--fail-next",
@@ -77,6 +87,8 @@ def _arm_faults(faults: Any, args: argparse.Namespace) -> None:
         faults.silence_pings(True)
     if args.gap:
         faults.skip_delta(None, args.gap)
+    for topic in args.reset_book:
+        faults.reset_book(topic or None)
     if args.delay:
         faults.delay_responses(args.delay)
     for spec in args.fail_next:

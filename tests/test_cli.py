@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -93,9 +94,14 @@ def test_demo_runs_fills_and_summarises() -> None:
     assert int(summary["books_updated"]) > 0
     assert float(summary["book_update_p50_us"]) > 0  # the managed book's own apply time (on_update hook)
     assert int(summary["orders_placed"]) > 0
+    assert int(summary["orders_amended"]) > 0  # quotes followed the touch over the trade socket
     assert int(summary["orders_filled"]) > 0
     assert int(summary["fills"]) > 0
     assert summary["round_trip_p50_ms"] != "n/a"
+    assert summary["pnl_currency"] == "USDT" and float(summary["pnl"]) == float(summary["pnl"])  # a number, not nan
+    # the live PnL line (one " | "-joined line per refresh when stdout is not a terminal)
+    live = out.split("\nsummary\n", 1)[0]
+    assert re.search(r"(?:^|\| )pnl +[+-][\d,]+\.\d{4} USDT +position -?[\d.]+ +fees ", live, re.M), live
 
 
 def _load_runner():

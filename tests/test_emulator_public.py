@@ -9,6 +9,8 @@ import aiohttp
 import orjson
 import pytest
 
+from _emulator_helpers import PublicClient
+
 from bybitfast.emulator import Emulator
 
 CTRL = "ws/public/control"
@@ -30,44 +32,10 @@ async def http():
         yield s
 
 
-class Client:
-    def __init__(self, ws):
-        self.ws = ws
-
-    async def send(self, obj):
-        await self.ws.send_str(obj if isinstance(obj, str) else json.dumps(obj))
-
-    async def recv(self, timeout=2.0):
-        msg = await asyncio.wait_for(self.ws.receive(), timeout)
-        assert msg.type == aiohttp.WSMsgType.TEXT, msg
-        return msg.data
-
-    async def recv_json(self, timeout=2.0):
-        return orjson.loads(await self.recv(timeout))
-
-    async def until(self, pred, timeout=2.0, limit=10_000):
-        """Frames up to and including the first one matching ``pred``."""
-        out = []
-        for _ in range(limit):
-            m = await self.recv_json(timeout)
-            out.append(m)
-            if pred(m):
-                return out
-        raise AssertionError("condition never met")
-
-    async def quiet(self, timeout=0.15):
-        """Everything queued right now (until nothing arrives for ``timeout``)."""
-        out = []
-        try:
-            while True:
-                out.append(await self.recv_json(timeout))
-        except asyncio.TimeoutError:
-            return out
-
-
 async def _connect(ex, http, category):
+    """A client on the public socket; ``drain()`` returns exactly what the emulator queued before it."""
     ws = await http.ws_connect(f"{ex.ws_url}/v5/public/{category}", autoping=False)
-    return Client(ws)
+    return PublicClient(ws)
 
 
 # ---------------------------------------------------------------------------- acks and pongs
@@ -110,7 +78,7 @@ async def test_linear_ack_echoes_req_id_and_unsubscribe(ex, http):
     un = await c.recv_json()
     assert (un["req_id"], un["op"], un["success"], un["ret_msg"]) == ("r1", "unsubscribe", True, "")
     ex.market.step(5)
-    assert await c.quiet() == []  # nothing after unsubscribe
+    assert await c.drain() == []  # nothing after unsubscribe
 
 
 @pytest.mark.parametrize(
@@ -140,9 +108,8 @@ async def test_silenced_pings_get_no_answer_but_data_flows(ex, http):
     ex.faults.silence_pings()
     await c.send({"op": "ping"})
     await c.ws.ping(b"x")
-    assert await c.quiet(0.2) == []
     await c.send({"op": "subscribe", "args": ["orderbook.1.BTCUSDT"]})
-    assert (await c.recv_json())["op"] == "subscribe"
+    assert (await c.recv_json())["op"] == "subscribe"  # answered in order: no pong (text or PONG frame) came first
     assert [e.kind for e in ex.faults.log].count("ping_ignored") == 2
     ex.faults.silence_pings(False)
     await c.send({"op": "ping"})
@@ -179,7 +146,7 @@ async def test_duplicate_and_unknown_topics(ex, http):
         bad = await c.recv_json()
         assert (bad["success"], bad["ret_msg"]) == (False, msg)
     ex.market.step(30)
-    trades = [m for m in await c.quiet() if "topic" in m]
+    trades = [m for m in await c.drain() if "topic" in m]
     assert trades and {m["topic"] for m in trades} == {"publicTrade.BTCUSDT"}  # the rejected batch added nothing
     opt = await _connect(ex, http, "option")
     good = f"orderbook.25.{ex.market.symbols['option'][0]}"
@@ -245,7 +212,7 @@ async def test_stream_replay_equals_rest_orderbook(ex, http, fixtures_dir):
         _apply(books[s["topic"]], s)
     for _ in range(4):
         ex.market.step(25)
-        for f in await c.quiet():
+        for f in await c.drain():
             if f["type"] == "delta" and f["topic"].startswith("orderbook.50"):
                 assert list(f) == list(ref_delta) and list(f["data"]) == list(ref_delta["data"])
             _apply(books[f["topic"]], f)
@@ -273,9 +240,9 @@ async def test_new_subscriber_mid_stream_gets_snapshot_then_next_u(ex, http):
     ex.market.step(10)
     book = {}
     _apply(book, snap)
-    for f in await b.quiet():
+    for f in await b.drain():
         _apply(book, f)  # asserts u == previous + 1 from the snapshot's u
-    a_frames = await a.quiet()
+    a_frames = await a.drain()
     assert a_frames[-1]["data"]["u"] == book["u"]
 
 
@@ -290,14 +257,14 @@ async def test_l1_snapshot_only_and_repush_same_u(ex, http):
     seen = []
     for _ in range(60):
         ex.market.step()
-        seen.extend(await c.quiet(0.05))
+        seen.extend(await c.drain())
     assert seen and all(f["type"] == "snapshot" and len(f["data"]["b"]) == 1 for f in seen)
     us = [f["data"]["u"] for f in seen]
     assert us == sorted(us) and us[-1] == b.u[1]
     # freeze the book: only re-pushes of the same u follow
     b.step = lambda now, step_no: setattr(b, "deltas", {})  # type: ignore[method-assign]
     ex.market.step(7)
-    repush = await c.quiet()
+    repush = await c.drain()
     assert len(repush) == 2 and {f["data"]["u"] for f in repush} == {b.u[1]}
 
 
@@ -310,13 +277,13 @@ async def test_gap_and_reset_faults(ex, http):
     _apply(book, await c.recv_json())
     ex.faults.skip_delta(topic)
     ex.market.step(6)
-    frames = [f for f in await c.quiet() if f.get("topic") == topic]
+    frames = [f for f in await c.drain() if f.get("topic") == topic]
     us = [f["data"]["u"] for f in frames]
     assert us[0] == book["u"] + 2 and us == list(range(us[0], us[0] + len(us)))  # one u missing
     assert [e.kind for e in ex.faults.log].count("gap") == 1
     ex.faults.reset_book(topic)
     ex.market.step(3)
-    frames = [f for f in await c.quiet() if f.get("topic") == topic]
+    frames = [f for f in await c.drain() if f.get("topic") == topic]
     assert frames[0]["type"] == "snapshot" and frames[0]["data"]["u"] == 1
     book = {}
     for f in frames:
@@ -324,7 +291,7 @@ async def test_gap_and_reset_faults(ex, http):
     assert ex.market.book("linear", "SOLUSDT").u[50] == book["u"]
     ex.faults.reset_book(None)  # every book, once
     ex.market.step(2)
-    frames = [f for f in await c.quiet() if f.get("topic") == topic]
+    frames = [f for f in await c.drain() if f.get("topic") == topic]
     assert [f["data"]["u"] for f in frames][:1] == [1] and sum(f["data"]["u"] == 1 for f in frames) == 1
 
 
@@ -351,7 +318,7 @@ async def test_trades_tickers_klines_shapes(ex, http, fixtures_dir):
     c = await _connect(ex, http, "linear")
     await c.send({"op": "subscribe", "args": ["publicTrade.BTCUSDT", "tickers.BTCUSDT", "kline.1.BTCUSDT"]})
     await c.recv_json()
-    first = await c.quiet()
+    first = await c.drain()
     ticker_snap = next(f for f in first if f["topic"] == "tickers.BTCUSDT")
     ref_t = _fx(fixtures_dir, "ws/public/tickers/tickers_linear_perpetual_snapshot.docs.json")
     assert list(ticker_snap) == list(ref_t) and list(ticker_snap["data"]) == list(ref_t["data"])
@@ -359,7 +326,7 @@ async def test_trades_tickers_klines_shapes(ex, http, fixtures_dir):
     ref_k = _fx(fixtures_dir, "ws/public/kline/kline.5.BTCUSDT.docs.json")
     assert list(kl) == list(ref_k) and list(kl["data"][0]) == list(ref_k["data"][0])
     ex.market.step(40)
-    frames = await c.quiet()
+    frames = await c.drain()
     trades = [f for f in frames if f["topic"] == "publicTrade.BTCUSDT"]
     assert trades
     ref_tr = _fx(fixtures_dir, "ws/public/trade/publicTrade.BTCUSDT.docs.json")

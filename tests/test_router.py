@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from bybitfast.book import FrameError, OrderBook, OrderBookGapError
+from bybitfast.book import APPLIED_SNAPSHOT, FrameError, OrderBook, OrderBookGapError
 from bybitfast.router import (
     KIND_AUTH,
     KIND_DATA,
@@ -89,11 +89,13 @@ def test_router_dispatch(fixtures_dir):
     gap = lines[-1].replace(b'"u":5179080', b'"u":5179090')
     r.dispatch(gap)
     assert errors and errors[0][0] == "orderbook.200.BTCUSDT" and isinstance(errors[0][2], OrderBookGapError)
-    r2 = Router()
+    assert not book.valid
+    assert book.apply(lines[1]) == APPLIED_SNAPSHOT and book.valid  # a fresh snapshot makes it live again
+    r2 = Router()  # no on_book_error: the book's error reaches the caller of dispatch
     r2.add_book(book)
     with pytest.raises(OrderBookGapError):
-        book.apply(lines[1])
         r2.dispatch(gap)
+    assert not book.valid and r2.dispatched == 1
     assert r.route("orderbook.200.BTCUSDT") is book and "publicTrade.BTCUSDT" in r.topics()
     with pytest.raises(ValueError):
         r.add_book(OrderBook("BTCUSDT"))

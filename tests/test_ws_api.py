@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from _loopback import serve_loopback
 from aiohttp import WSMsgType, web
 
 from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
+from bybitfast.emulator.wsconn import encode_text_frames
 from bybitfast.errors import (
     AuthenticationError,
     BybitAPIError,
@@ -47,6 +49,7 @@ class FakeTrade:
         self.connections = 0
         self.reject_auth = 0  # next N auths refused
         self.header_case = "X-Bapi-Limit"  # key casing of the rate-limit header
+        self.preface: list[bytes] = []  # raw text frames written before each order reply
         self._sockets: list[web.WebSocketResponse] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -123,6 +126,8 @@ class FakeTrade:
                     reply.update(retCode=0, retMsg="OK", data={"list": data}, retExtInfo={"list": ext})
                 else:
                     reply.update(retCode=0, retMsg="OK", data={"orderId": "oid-" + str(len(self.frames)), "orderLinkId": frame["args"][0].get("orderLinkId", "")})
+                if self.preface:
+                    ws._req.transport.write(encode_text_frames(self.preface))  # noqa: SLF001 - bytes as they are
                 await ws.send_str(orjson.dumps(reply).decode())
         finally:
             self._sockets.remove(ws)
@@ -392,6 +397,31 @@ async def test_frames_on_the_wire() -> None:
         assert h["X-BAPI-RECV-WINDOW"] == "8000" and h["Referer"] == "bot-001"
         assert isinstance(h["X-BAPI-TIMESTAMP"], str)
         assert before - 1000 - 5 <= int(h["X-BAPI-TIMESTAMP"]) <= after - 1000 + 5
+
+
+UNDECODABLE = [b"", b"not json", b"\xff\xfe\x00", b'{"reqId":', b'{"reqId":"x","data":' + b"[" * 5000]
+IGNORED = [
+    b"[1]",
+    b"null",
+    b'{"reqId":["not","a","string"],"retCode":0}',
+    b'{"reqId":"not-ours-1","retCode":0,"op":"order.create","data":{"orderId":"ghost"}}',  # unknown reqId
+    b'{"retCode":0,"op":"auth"}',  # an auth reply nobody asked for
+]
+
+
+async def test_junk_frames_and_unknown_req_ids_are_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="bybitfast")
+    async with FakeTrade() as srv, client_for(srv) as c:
+        conn = c._conn  # noqa: SLF001
+        assert conn is not None
+        srv.preface = UNDECODABLE + IGNORED
+        for i in range(2):
+            reply = await asyncio.wait_for(c.submit_new_order(ORDER, orderLinkId=f"real{i}"), BOUND)
+            assert reply["retCode"] == 0 and reply.data["orderLinkId"] == f"real{i}" and reply.data["orderId"] != "ghost"
+        assert c.in_flight == 0 and c.ready and c._conn is conn and conn.generation == 1 and srv.connections == 1  # noqa: SLF001
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("undecodable frame" in m for m in messages) == 2 * len(UNDECODABLE)
+    assert sum("unmatched frame" in m and "'not-ours-1'" in m for m in messages) == 2  # logged, never resolved anything
 
 
 async def test_batch_limits_checked_before_sending() -> None:

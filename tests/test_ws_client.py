@@ -18,6 +18,7 @@ from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
 from bybitfast.errors import (
     AuthenticationError,
     ConfigurationError,
+    ConnectionLostError,
     InvalidParameterError,
     RequestTimeoutError,
     SubscriptionError,
@@ -141,12 +142,13 @@ async def test_public_updates_batching_and_unsubscribe() -> None:
         assert {p["ws_key"] for p in log.of("update")} == {"v5_spot_public", "v5_linear_public"}
         await c.subscribe_v5("tickers.BTCUSDT", "linear")  # already acked: resolves without a request
         assert len([p for p in log.of("response") if p["ws_key"] == "v5_linear_public"]) == 1
-        await c.unsubscribe_v5("tickers.BTCUSDT", "linear")
+        await c.unsubscribe_v5("tickers.BTCUSDT", "linear")  # returns once acked
         n = len(log.of("update"))
         ex.market.step(3)
-        await asyncio.sleep(0.05)
-        assert all(p["ws_key"] != "v5_linear_public" for p in log.of("update")[n:])
-        assert log.names("v5_linear_public") == ["open", "response", "response"]
+        # a marker on the same socket: the exchange queued the step's pushes before this ack
+        await c.subscribe_v5("publicTrade.ETHUSDT", "linear")
+        assert [p for p in log.of("update")[n:] if p["topic"] == "tickers.BTCUSDT" and p["ws_key"] == "v5_linear_public"] == []
+        assert log.names("v5_linear_public") == ["open", "response", "response", "response"]
         await c.close_all()
         assert log.names("v5_linear_public")[-1] == "close"
         await no_client_tasks_left()
@@ -347,6 +349,56 @@ async def test_auth_failure_reported_once_and_retried_with_backoff() -> None:
         st = c._streams["v5_private"]
         await until(lambda: st.store.acked == {"order"})  # the topic survived the failures
         await c.close_all()
+
+
+# ---- closing one stream ------------------------------------------------------------------------
+async def test_close_one_stream_forgets_its_topics_and_leaves_the_others_flowing() -> None:
+    async with Emulator(market_interval=0, symbols=SYMBOLS) as ex:
+        c = client(ex)
+        log = Log(c)
+        lin_book = await c.subscribe_order_book("BTCUSDT", "linear", 50)
+        await c.subscribe_v5("tickers.BTCUSDT", "linear")
+        spot_book = await c.subscribe_order_book("ETHUSDT", "spot", 50)
+        await c.subscribe_v5("tickers.BTCUSDT", "spot")
+        hub = ex.market._public_hub
+        assert sorted(conn.category for conn in hub.conns) == ["linear", "spot"]
+        lin = c.connection("v5_linear_public")
+        assert lin is not None
+        # a subscribe still waiting for its ack when the stream is closed fails at once
+        ex.faults.delay_responses(30)
+        pending = asyncio.ensure_future(c.subscribe_v5("publicTrade.BTCUSDT", "linear", timeout=30))
+        await until(lambda: c._streams["v5_linear_public"].store.pending)
+        await c.close("v5_linear_public")
+        with pytest.raises(ConnectionLostError):
+            await asyncio.wait_for(pending, 2)
+        ex.faults.delay_responses(0)
+
+        assert lin.closed and not lin.running
+        assert c.connection("v5_linear_public") is None and c.order_book("BTCUSDT", "linear", 50) is None
+        assert not lin_book.valid
+        assert [(p["ws_key"], p["reason"]) for p in log.of("close")] == [("v5_linear_public", "closed by client")]
+        assert not any(k.startswith("v5_linear_public") for k in c.sizes()) and c.sizes()["streams"] == 1
+        await until(lambda: [conn.category for conn in hub.conns] == ["spot"])  # the exchange saw that socket go
+
+        # the other stream keeps flowing on its first socket
+        n = len(log.of("update"))
+        ex.market.step(5)
+        await assert_book_matches_exchange(ex, spot_book, "spot", "ETHUSDT", 50)
+        await until(lambda: len(log.of("update")) > n)
+        assert {p["ws_key"] for p in log.of("update")[n:]} == {"v5_spot_public"}
+        assert c.connection("v5_spot_public").generation == 1 and len(log.of("close")) == 1
+
+        # subscribing again opens a fresh stream that holds only the new topic
+        n = len(log.of("update"))
+        await c.subscribe_v5("tickers.ETHUSDT", "linear")
+        assert log.names("v5_linear_public")[-2:] == ["open", "response"]
+        assert set(c._streams["v5_linear_public"].store.desired) == {"tickers.ETHUSDT"}
+        (lin_conn,) = [conn for conn in hub.conns if conn.category == "linear"]
+        assert set(lin_conn.topics) == {"tickers.ETHUSDT"}  # the old topics were not resubscribed
+        await until(lambda: len(log.of("update")) > n)  # the ticker snapshot
+        assert [(p["ws_key"], p["topic"]) for p in log.of("update")[n:]] == [("v5_linear_public", "tickers.ETHUSDT")]
+        await c.close_all()
+        await no_client_tasks_left()
 
 
 # ---- robustness -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import orjson
@@ -194,10 +195,24 @@ async def test_connect_budget_waits_when_spent() -> None:
         await b.acquire("h")
     assert b.wait_time("h") > 0.3
     assert b.wait_time("other") == 0
-    task = asyncio.ensure_future(b.acquire("h"))
-    await asyncio.sleep(0.02)
-    assert not task.done()  # waits out the window instead of failing or connecting
-    await asyncio.wait_for(task, 1.0)
+    first = b._log["h"][0]  # noqa: SLF001
+    waiting = asyncio.Event()
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "budget" in record.getMessage():
+                waiting.set()
+
+    spy = Spy()
+    connection_mod.log.addHandler(spy)
+    try:
+        task = asyncio.ensure_future(b.acquire("h"))
+        await asyncio.wait_for(waiting.wait(), 1.0)  # it says it waits, right before sleeping
+        assert not task.done()  # waits out the window instead of failing or connecting
+        await asyncio.wait_for(task, 1.0)
+    finally:
+        connection_mod.log.removeHandler(spy)
+    assert b._log["h"][-1] >= first + b.window  # noqa: SLF001 - the 4th connect only once the 1st left the window
 
 
 async def test_open_send_receive_close(native: bool) -> None:
@@ -220,8 +235,9 @@ async def test_open_send_receive_close(native: bool) -> None:
         assert rec.disconnects == [None]
         with pytest.raises(ConnectionLostError):
             conn.send(b"{}")
-        await asyncio.sleep(0.05)
-        assert srv.connections == 1  # no reconnect after an intentional close
+        # no reconnect after an intentional close: the connection loop has ended, nothing can dial
+        assert not conn.running and conn._task is not None and conn._task.done()  # noqa: SLF001
+        assert srv.connections == 1
         assert no_stray_tasks() == []
         await conn.close()  # idempotent: no second close event
         assert rec.names() == ["open", "close"]
@@ -233,8 +249,11 @@ async def test_heartbeat_pongs_are_consumed_not_delivered(native: bool) -> None:
         conn = make(rec, srv.url, ping_interval=0.2, pong_timeout=0.1, native=native)
         await conn.open()
         await rec.until(lambda: srv.pings >= 3)
-        await asyncio.sleep(0.03)
-        assert rec.messages == []
+        # a marker on the same socket: the server answers in order, so every pong so far precedes its echo
+        conn.send(b'{"op":"echo","n":"marker"}')
+        await rec.until(lambda: rec.messages)
+        assert rec.messages == [b'{"op":"echo","n":"marker"}']  # the pongs were consumed, not delivered
+        assert conn._listener is not None and conn._listener.pongs >= 3  # noqa: SLF001
         assert conn.generation == 1 and conn.last_pong_rtt is not None
         await conn.close()
 
@@ -291,11 +310,12 @@ async def test_handshake_refusal_raises_on_open_and_is_backed_off() -> None:
         assert ei.value.status == 404
         assert not conn.running and srv.handshakes == 1  # open() failure leaves nothing retrying
         conn.start()
-        await asyncio.sleep(0.5)
-        # 4xx: every retry waits the policy maximum (0.15 s), not initial (1 ms): ≤ 4 tries, not hundreds
-        assert 2 <= srv.handshakes <= 5
+        await rec.until(lambda: srv.handshakes >= 4)
+        # 4xx: every retry waits the policy maximum (0.15 s), not initial (1 ms): the delays the loop
+        # computed bound the retry rate (≤ 1 per 0.15 s), whatever the machine's speed
         delays = [p["delay"] for n, p in rec.events if n == "reconnect"]
-        assert delays and min(delays) >= 0.15
+        assert len(delays) >= srv.handshakes - 2  # every retry after start()'s first went through one
+        assert min(delays) >= 0.15 and conn.policy.delay(1) < 0.15
         srv.refuse_status = None
         await conn.wait_connected(1.0)
         assert conn.connected
@@ -380,7 +400,8 @@ async def test_wait_connected_times_out_and_close_wakes_waiters() -> None:
         with pytest.raises(RequestTimeoutError):
             await conn.wait_connected(0.05)
         waiter = asyncio.ensure_future(conn.wait_connected())
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # one loop turn: the waiter is now blocked on the ready event
+        assert not waiter.done() and conn._ready_event._waiters  # noqa: SLF001
         await conn.close()
         with pytest.raises(ConnectionLostError):
             await asyncio.wait_for(waiter, 1.0)

@@ -10,7 +10,8 @@ any Python JSON decoding; other topics are decoded once and emitted as ``update`
 Events (``client.on(name, callback)`` or ``async for ev in client.events()``), payloads are dicts
 carrying ``ws_key``: ``open``, ``reconnect``, ``reconnected``, ``close``, ``authenticated``,
 ``response`` (acks and auth replies, the decoded frame), ``update`` (topic frames, the decoded
-frame), ``exception`` (``error``, ``where``), and for managed books ``book_resync`` (the book went
+frame), ``exception`` (``error``, ``where``; a malformed frame is a ``FrameError``, on a managed
+book's topic with ``where="book"`` and ``topic``), and for managed books ``book_resync`` (the book went
 invalid: ``topic``, ``book``, ``reason``) and ``book_valid`` (it is live again).
 
 Managed books (:meth:`WebsocketClient.subscribe_order_book`): on a gap, a crossed book, a bad
@@ -504,6 +505,9 @@ class WebsocketClient:
     def _on_conn_event(self, st: _Stream, name: str, payload: dict[str, Any]) -> None:
         if name == "exception":
             err = payload.get("error")
+            if isinstance(err, orjson.JSONDecodeError) and payload.get("where") == "on_message":
+                # the router decodes control frames with orjson: report a malformed one like any bad frame
+                payload["error"] = err = FrameError(f"undecodable frame: {err}")
             if isinstance(err, WebsocketHandshakeError) and 400 <= err.status < 500:
                 st.store.fail_waiters(err)  # 401/403/404: tell waiting callers now
         if name == "close":
@@ -701,6 +705,10 @@ class WebsocketClient:
 
     def _start_resync(self, st: _Stream, mb: ManagedBook, reason: BaseException, *, send: bool) -> None:
         mb.book.invalidate()
+        if isinstance(reason, FrameError):
+            # A gap or a crossed book is the protocol at work (book_resync says so); a malformed
+            # frame is an anomaly the user should hear about, like one on any other topic.
+            self._emit("exception", {"ws_key": st.key, "error": reason, "where": "book", "topic": mb.topic})
         if not mb.syncing:
             mb.syncing = True
             st.router.add(mb.topic, functools.partial(self._on_syncing_frame, st, mb), raw=True)

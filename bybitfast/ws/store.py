@@ -268,8 +268,8 @@ class TopicStore:
         data = msg.get("data")
         success_topics = fail_topics = None
         if isinstance(data, Mapping):  # option/spread COMMAND_RESP
-            success_topics = [t for t in data.get("successTopics") or () if isinstance(t, str)]
-            fail_topics = [t for t in data.get("failTopics") or () if isinstance(t, str)]
+            success_topics = _str_list(data.get("successTopics"))
+            fail_topics = _str_list(data.get("failTopics"))
         if req is None:
             req = self._match(op, success_topics, fail_topics)
         res = AckResult(req)
@@ -371,3 +371,8 @@ class TopicStore:
     def sizes(self) -> dict[str, int]:
         """Sizes of every structure that could grow (tests assert they stay bounded)."""
         return {"desired": len(self.desired), "acked": len(self.acked), "pending": len(self.pending), "waiters": len(self.waiters)}
+
+
+def _str_list(value: Any) -> list[str]:
+    """The strings of an ack's topic list; anything else in a malformed ack counts as none."""
+    return [t for t in value if isinstance(t, str)] if isinstance(value, list) else []
