@@ -168,15 +168,6 @@ class PublicClient:
                 return out
         raise AssertionError("condition never met")
 
-    async def quiet(self, timeout: float = 0.15) -> list[Any]:
-        """Everything queued right now (until nothing arrives for ``timeout``)."""
-        out = []
-        try:
-            while True:
-                out.append(await self.recv_json(timeout))
-        except asyncio.TimeoutError:
-            return out
-
     async def drain(self, timeout: float = 2.0) -> list[Any]:
         """Every frame the server queued before now, without waiting for silence.
 

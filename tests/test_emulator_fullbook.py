@@ -96,7 +96,7 @@ class FullBookClient:
 async def _sync(ex, http, c, fb, category, symbol, topic):
     """Feed buffered frames, then fetch REST snapshots (stepping on) until one matches."""
     for _ in range(5):
-        for f in await c.quiet():
+        for f in await c.drain():
             if f.get("topic") == topic:
                 fb.on_delta(f)
         snap = await _rest(ex, http, "/v5/market/full_orderbook", category=category, symbol=symbol)
@@ -200,9 +200,9 @@ async def test_subscribe_buffer_rest_snapshot_then_apply_equals_the_emulator_boo
     m = ex.market
     c = await public_client(ex, http, category)
     await c.subscribe(topic)
-    assert await c.quiet(0.1) == []  # no snapshot on the socket
+    assert await c.drain() == []  # no snapshot on the socket
     m.step(3 * m.full_book_steps)
-    frames = [f for f in await c.quiet() if f.get("topic") == topic]
+    frames = [f for f in await c.drain() if f.get("topic") == topic]
     assert len(frames) == 3
     ref = _fx(fixtures_dir, "rest/market/orderbook.docs.json")["result"]
     fb = FullBookClient()
@@ -211,13 +211,13 @@ async def test_subscribe_buffer_rest_snapshot_then_apply_equals_the_emulator_boo
     snap = await _rest(ex, http, "/v5/market/full_orderbook", category=category, symbol=symbol)
     assert list(snap) == list(ref)  # s, a, b, ts, u, seq, cts
     m.step(5 * m.full_book_steps)
-    for f in await c.quiet():
+    for f in await c.drain():
         fb.on_delta(f)
     assert fb.on_snapshot(snap)  # buffered deltas with u > snapshot.u applied on top
     assert fb.book["u"] == m.book(category, symbol).full_u
     assert fb.levels() == m.book(category, symbol).levels(10_000)  # the emulator's whole book
     m.step(m.full_book_steps * 2 + 1)  # live deltas, ending between two pushes
-    for f in await c.quiet():
+    for f in await c.drain():
         fb.on_delta(f)
     again = await _rest(ex, http, "/v5/market/full_orderbook", category=category, symbol=symbol)
     assert (again["u"], again["seq"]) == (fb.book["u"], fb.book["seq"])
@@ -242,7 +242,7 @@ async def test_full_book_gap_is_detected_and_resync_recovers(ex, http):
     c, fb = await _synced(ex, http, "linear", "SOLUSDT")
     ex.faults.skip_delta(topic)
     m.step(3 * m.full_book_steps)
-    frames = [f for f in await c.quiet() if f.get("topic") == topic]
+    frames = [f for f in await c.drain() if f.get("topic") == topic]
     us = [f["data"]["u"] for f in frames]
     assert us[0] == fb.book["u"] + 2 and us == list(range(us[0], us[0] + len(us)))  # one u withheld
     assert [e.kind for e in ex.faults.log].count("gap") == 1
@@ -262,7 +262,7 @@ async def test_full_book_reset_u1_and_rest_u_resets_too(ex, http, offset):
     m.step(offset)
     ex.faults.reset_book(topic)
     m.step(m.full_book_steps - offset)
-    frames = [f for f in await c.quiet() if f.get("topic") == topic]
+    frames = [f for f in await c.drain() if f.get("topic") == topic]
     assert frames and frames[0]["data"]["u"] == 1 and frames[0]["type"] == "delta"
     assert [f["data"]["u"] for f in frames] == list(range(1, len(frames) + 1)) and old_u > len(frames)
     rest = await _rest(ex, http, "/v5/market/full_orderbook", category="spot", symbol="BTCUSDT")
@@ -272,7 +272,7 @@ async def test_full_book_reset_u1_and_rest_u_resets_too(ex, http, offset):
     assert fb.restarts == 1 and fb.book is None
     await _sync(ex, http, c, fb, "spot", "BTCUSDT", topic)
     m.step(2 * m.full_book_steps)
-    for f in await c.quiet():
+    for f in await c.drain():
         fb.on_delta(f)
     assert fb.levels() == m.book("spot", "BTCUSDT").levels(10_000)
     assert [e.kind for e in ex.faults.log].count("reset_u1") == 1
@@ -283,10 +283,10 @@ async def test_all_liquidation_shape_and_scope(ex, http, fixtures_dir):
     ref = _fx(fixtures_dir, "ws/public/liquidation/allLiquidation.docs.json")
     c = await public_client(ex, http, "linear")
     await c.subscribe("allLiquidation.BTCUSDT", "allLiquidation.ETHUSDT")
-    assert await c.quiet(0.1) == []  # nothing on subscribe
+    assert await c.drain() == []  # nothing on subscribe
     m = ex.market
     m.step(30 * m.liquidation_steps)
-    frames = await c.quiet()
+    frames = await c.drain()
     assert frames and {f["topic"] for f in frames} <= {"allLiquidation.BTCUSDT", "allLiquidation.ETHUSDT"}
     for f in frames:
         assert list(f) == list(ref) and f["type"] == "snapshot"
@@ -308,11 +308,11 @@ async def test_insurance_pools_silent_when_unchanged_and_match_rest(ex, http, fi
     m = ex.market
     c = await public_client(ex, http, "linear")
     await c.subscribe("insurance.USDT", "insurance.USDC")
-    first = await c.quiet()
+    first = await c.drain()
     assert [f["topic"] for f in first] == ["insurance.USDT"]  # no USDC contracts: nothing to show
     assert first[0]["type"] == "snapshot" and len(first[0]["data"]) == len(m.symbols["linear"])
     m.step(10 * m.insurance_steps)
-    frames = await c.quiet()
+    frames = await c.drain()
     assert frames
     for f in frames + first:
         assert list(f) == list(ref) and f["topic"] == "insurance.USDT"
@@ -324,9 +324,9 @@ async def test_insurance_pools_silent_when_unchanged_and_match_rest(ex, http, fi
     for b in m.insurance_books("USDT"):
         b.liquidate = lambda now: None  # type: ignore[method-assign]
     m.step(m.insurance_steps)  # pushes what changed before the freeze
-    await c.quiet()
+    await c.drain()
     m.step(3 * m.insurance_steps)
-    assert await c.quiet() == []
+    assert await c.drain() == []
     rest = await _rest(ex, http, "/v5/market/insurance", coin="USDT")
     state = {i["symbols"]: i["balance"] for f in first + frames for i in f["data"]}
     assert {i["symbols"]: i["balance"] for i in rest["list"]} == {b.symbol: b.insurance_balance() for b in m.insurance_books("USDT")}
@@ -346,7 +346,7 @@ async def test_price_limit_shape_cadence_and_rest(ex, http, fixtures_dir):
     c = await public_client(ex, http, "linear")
     await c.subscribe("priceLimit.BTCUSDT")
     m.step(4 * m.price_limit_steps)
-    frames = await c.quiet()
+    frames = await c.drain()
     assert len(frames) == 4
     for f in frames:
         assert list(f) == list(ref) and list(f["data"]) == list(ref["data"]) and "type" not in f
