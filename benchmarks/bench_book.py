@@ -213,6 +213,25 @@ def test_level_native_41(benchmark):
     benchmark.pedantic(lambda: run_native(book, D41), setup=lambda: reset(book), rounds=30)
 
 
+# The same on the steady window stream (book held at 200/side; each delta also carries the ~2-3
+# far-end trims/refills, so the difference is still 40 levels).
+_, W1 = make_stream(N, 1, window=True)
+_, W41 = make_stream(N, 41, window=True)
+
+
+@pytest.mark.benchmark(group="per level, book held at 200/side (2000 deltas of 1 vs 41 changes; diff/40)")
+def test_wlevel_native_1(benchmark):
+    book = OrderBook("BTCUSDT", depth=200)
+    benchmark.pedantic(lambda: run_native(book, W1), setup=lambda: reset(book), rounds=30)
+
+
+@pytest.mark.benchmark(group="per level, book held at 200/side (2000 deltas of 1 vs 41 changes; diff/40)")
+def test_wlevel_native_41(benchmark):
+    book = OrderBook("BTCUSDT", depth=200)
+    benchmark.pedantic(lambda: run_native(book, W41), setup=lambda: reset(book), rounds=30)
+    assert book.valid and book.num_bids == 200 and book.num_asks == 200
+
+
 # ------------------------------------------------------------------ snapshot
 
 

@@ -435,3 +435,18 @@ def test_random_streams_native_matches_reference(frames, strict):
     nb, rb = both(strict=strict)
     for f in frames:
         apply_both(nb, rb, f)
+
+
+def test_every_position_of_every_small_book_size():
+    """Update, insert and delete at every position (below, between and above the levels) of books
+    of 0..40 levels per side: the branch-free search's halving steps differ with every size."""
+    for n in range(0, 41):
+        bids = [[str(1000 - 2 * i), "1"] for i in range(n)]          # 1000, 998, ...
+        asks = [[str(2000 + 2 * i), "1"] for i in range(n)]
+        snap = frame("snapshot", bids, asks, 10)
+        for p in range(1000 - 2 * n - 1, 1002):
+            ap = 3000 - p                                             # mirrored on the ask side
+            for size in ("0", "7"):
+                nb, rb = both()
+                apply_both(nb, rb, snap)
+                assert apply_both(nb, rb, frame("delta", [[str(p), size]], [[str(ap), size]], 11)) == 2
