@@ -64,6 +64,10 @@ class GroupInfo(NamedTuple):
     title: str
     what: str
     kind: str
+    # The headline compares like with like: only entries whose name contains ``compare`` (e.g. the
+    # 41-level half of a per-level pair); ``timed=False`` groups report figures, not a time ratio.
+    compare: str = ""
+    timed: bool = True
 
 
 # Keyed by the start of the pytest-benchmark group name (the longest matching key wins: some
@@ -88,6 +92,7 @@ GROUP_INFO: dict[str, GroupInfo] = {
         "Order-book cost per level",
         "per round, 2,000 deltas of 1 or of 41 changed levels; the cost of one level is the difference / 40.",
         PEER,
+        compare="_41",
     ),
     "snapshot 200+200": GroupInfo(
         "Order-book snapshot load",
@@ -112,12 +117,14 @@ GROUP_INFO: dict[str, GroupInfo] = {
         "time: one 1,000+1,000-level snapshot loaded into a fresh book, per call, pybit's book code as the "
         "baseline; memory figures from fresh interpreters (table below the timings).",
         PEER,
+        timed=False,
     ),
     "memory: long delta stream": GroupInfo(
         "Memory: long delta stream",
         "time: one 10-change delta on a 200-level book, per call, pybit's book code as the baseline; "
         "growth over the stream from fresh interpreters (table below the timings).",
         PEER,
+        timed=False,
     ),
     "rest client side:": GroupInfo(
         "REST client-side cost: {rest}",
@@ -468,11 +475,11 @@ def render_summary(groups: dict[str, list[dict[str, Any]]], *, emulator: bool = 
     ]
     for name, benches in groups.items():
         base = baseline_of(benches)
-        others = [b for b in benches if b is not base]
-        if base is None or not others or is_emulator_group(name) != emulator:
+        info = group_info(name)
+        others = [b for b in benches if b is not base and (info is None or info.compare in b["name"])]
+        if base is None or not others or is_emulator_group(name) != emulator or (info and not info.timed):
             continue
         best = min(others, key=lambda b: b["stats"]["median"])
-        info = group_info(name)
         lines.append(
             f"| {info.title if info else name} | `{best['name']}` | {fmt_ratio(best['stats']['median'], base['stats']['median'])} | "
             f"`{base['name']}` | {fmt_time(base['stats']['median'])} | {fmt_rounds(best)}; {fmt_rounds(base)} | "
