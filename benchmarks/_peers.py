@@ -11,6 +11,7 @@ from functools import cache
 from typing import Any
 
 from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from bybitfast.emulator.compat import point_ccxt  # noqa: F401 - the benchmarks import it from here
 from bybitfast.emulator.threaded import ThreadedEmulator as _Threaded
 
 LINEAR = "BTC/USDT:USDT"
@@ -19,24 +20,6 @@ LINEAR = "BTC/USDT:USDT"
 def ThreadedEmulator(**options: Any) -> _Threaded:  # noqa: N802 - reads as the class it builds
     """The package's threaded emulator with benchmark defaults: no rate limits, market stepped by hand."""
     return _Threaded(**({"rate_limits": False, "market_interval": 0} | options))
-
-
-def point_ccxt(client: Any, rest_url: str | None = None, ws_url: str | None = None) -> Any:
-    """Aim a ccxt bybit client's REST URLs at ``rest_url`` and its WebSocket URLs at ``ws_url``
-    (public ``<ws_url>/v5/public/<category>``, private ``/v5/private``, trade ``/v5/trade``)."""
-    api = client.urls["api"]
-    if rest_url is not None:
-        for name, url in api.items():
-            if isinstance(url, str):
-                api[name] = rest_url
-    if ws_url is not None and "ws" in api:
-        ws = api["ws"]
-        for category in ws["public"]:
-            ws["public"][category] = f"{ws_url}/v5/public/{category}"
-        ws["private"]["spot"]["unified"] = f"{ws_url}/v5/private"
-        ws["private"]["contract"] = f"{ws_url}/v5/private"
-        ws["private"]["trade"] = f"{ws_url}/v5/trade"
-    return client
 
 
 @cache

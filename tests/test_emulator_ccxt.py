@@ -18,6 +18,7 @@ import pytest
 from _emulator_helpers import ThreadedEmulator
 
 from bybitfast.emulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Emulator
+from bybitfast.emulator.compat import point_ccxt
 
 ccxt = pytest.importorskip("ccxt")
 
@@ -28,18 +29,7 @@ _keys = itertools.count(1)
 
 def point(client: Any, ex: Emulator) -> Any:
     """Aim every REST (and, for ccxt.pro, WebSocket) URL of a ccxt bybit client at ``ex``."""
-    api = client.urls["api"]
-    for name, url in api.items():
-        if isinstance(url, str):
-            api[name] = ex.rest_url
-    ws = api.get("ws")
-    if ws is not None:
-        for category in ws["public"]:
-            ws["public"][category] = f"{ex.ws_url}/v5/public/{category}"
-        ws["private"]["spot"]["unified"] = f"{ex.ws_url}/v5/private"
-        ws["private"]["contract"] = f"{ex.ws_url}/v5/private"
-        ws["private"]["trade"] = f"{ex.ws_url}/v5/trade"
-    return client
+    return point_ccxt(client, ex.rest_url, ex.ws_url)
 
 
 def fresh_key(ex: Emulator) -> tuple[str, str]:

@@ -18,21 +18,15 @@ import orjson
 import pytest
 from aiohttp._websocket.writer import WebSocketWriter
 
+from _emulator_helpers import emulator_fixture, session_fixture
+
 from bybitfast.emulator import Emulator, public
 from bybitfast.emulator.market import Market
 from bybitfast.emulator.wsconn import _WireMemo, encode_text_frames, text_header
 
 
-@pytest.fixture
-async def ex():
-    async with Emulator(market_interval=0, rate_limits=False) as e:
-        yield e
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
+ex = emulator_fixture(market_interval=0, rate_limits=False)
+http = session_fixture()
 
 
 class _Transport:

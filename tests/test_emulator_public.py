@@ -9,7 +9,7 @@ import aiohttp
 import orjson
 import pytest
 
-from _emulator_helpers import PublicClient
+from _emulator_helpers import PublicClient, emulator_fixture, session_fixture
 
 from bybitfast.emulator import Emulator
 
@@ -20,16 +20,8 @@ def _fx(fixtures_dir, rel):
     return json.loads((fixtures_dir / rel).read_text())
 
 
-@pytest.fixture
-async def ex():
-    async with Emulator(market_interval=0, rate_limits=False) as e:
-        yield e
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
+ex = emulator_fixture(market_interval=0, rate_limits=False)
+http = session_fixture()
 
 
 async def _connect(ex, http, category):
