@@ -1,5 +1,5 @@
 # cython: language_level=3
-from libc.stdint cimport int64_t, int8_t, uint8_t
+from libc.stdint cimport int64_t, int8_t, uint8_t, uint64_t
 from jscan cimport JScan, cptr
 
 cdef struct Level:
@@ -10,24 +10,55 @@ cdef struct Level:
     uint8_t sdp
     uint8_t s2dp
 
-cdef struct Side:       # levels lv[0..n) inside base[0..cap), slack kept at both ends
+cdef struct Slot:       # one ladder slot: the level at key ``lo + index`` (occupied when its bit is set)
+    int64_t size
+    int64_t size2
+    uint8_t pdp
+    uint8_t sdp
+    uint8_t s2dp
+
+cdef struct Side:
+    # Sorted mode: levels lv[0..n) inside base[0..cap), ascending key, best last, slack at both ends.
+    # Ladder mode (``ladder``): dense keys are direct-indexed, lad[key - lo] with an occupancy bitmap;
+    # base keeps room for n + staged levels so a switch back to sorted mode never allocates.
     Level* base
     Level* lv
     Py_ssize_t n
     Py_ssize_t cap
     int64_t sign       # +1 bids, -1 asks
+    bint ladder
+    Slot* lad
+    uint64_t* bm
+    Py_ssize_t lalloc  # slots allocated (the bitmap has lalloc / 64 words)
+    Py_ssize_t lcap    # slots in use, a multiple of 64
+    int64_t lo         # key of lad[0]
+    Py_ssize_t top     # upper bound of the occupied slots (exact after each apply), -1 when empty
 
-cdef struct PLevel:    # one parsed level of the frame being applied (mantissas, not yet scaled)
-    int64_t p
-    int64_t s
-    int64_t s2
-    int8_t pd          # significant decimals (trailing zeros stripped)
-    int8_t sd
-    int8_t s2d
-    uint8_t pw         # written decimals
-    uint8_t sw
-    uint8_t s2w
-    uint8_t side       # 0 bid, 1 ask
+
+cdef extern from "levels.h":
+    ctypedef struct PLevel "bf_plevel":   # one parsed level of the frame being applied (mantissas, not yet scaled)
+        int64_t p
+        int64_t s
+        int64_t s2
+        int8_t pd          # significant decimals (trailing zeros stripped)
+        int8_t sd
+        int8_t s2d
+        uint8_t pw         # written decimals
+        uint8_t sw
+        uint8_t s2w
+        uint8_t side       # 0 bid, 1 ask
+
+    ctypedef struct LvMax "bf_lvmax":
+        int mpd
+        int msd
+        int mpi
+        int msi
+
+    int bf_levels_available() nogil
+    int bf_levels_set(int on) nogil
+    Py_ssize_t bf_levels_avx2(cptr p, cptr e, PLevel* out, Py_ssize_t room, uint8_t side, LvMax* mx,
+                              cptr* endp, int* closed) nogil
+
 
 cdef struct Frame:      # header fields of the frame being applied (pointers into it or its buffers)
     cptr topic

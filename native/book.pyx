@@ -13,8 +13,8 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromSt
 from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
 from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeASCII
 from libc.stdint cimport int64_t, int8_t, uint8_t, uint64_t, INT64_MAX
-from libc.stdlib cimport free, malloc, realloc, qsort
-from libc.string cimport memcmp, memcpy, memmove
+from libc.stdlib cimport calloc, free, malloc, realloc, qsort
+from libc.string cimport memcmp, memcpy, memmove, memset
 from libc.math cimport NAN
 
 from jscan cimport (JScan, cptr, js_at, js_dec_fast, js_expect, js_fail, js_init, js_int64, js_key, js_obj_next,
@@ -32,6 +32,12 @@ IGNORED_NOT_LIVE = 4
 _FrameError = ValueError
 _GapError = RuntimeError
 _CrossedError = RuntimeError
+
+
+def _set_block_parser(bint on):
+    """Switch the AVX2 block level parser (levels.h) on or off; returns whether it was on.
+    Tests use it to run the same frames through both parsers on one machine."""
+    return bool(bf_levels_set(on))
 
 
 def _set_errors(frame_error, gap_error, crossed_error):
@@ -353,6 +359,17 @@ cdef int reserve(Side* sd, Py_ssize_t need) except -1:
     end of the window on every delta (PROTOCOL §5.2)."""
     cdef Py_ssize_t cap, front, back, nf
     cdef Level* p
+    if sd.ladder:
+        # only room for a switch back to sorted mode: the sorted array holds nothing meanwhile
+        if need > sd.cap:
+            cap = need * 2 + 64
+            p = <Level*>malloc(<size_t>cap * sizeof(Level))
+            if p == NULL:
+                raise MemoryError()
+            free(sd.base)
+            sd.base = sd.lv = p
+            sd.cap = cap
+        return 0
     if need <= sd.cap:
         front = sd.lv - sd.base
         back = sd.cap - front - sd.n
@@ -373,6 +390,225 @@ cdef int reserve(Side* sd, Py_ssize_t need) except -1:
     sd.lv = p + nf
     sd.cap = cap
     return 0
+
+
+# ------------------------------------------------------------------ ladder mode
+# A side whose keys are dense (prices a few ticks apart, as in every depth-limited Bybit book) is
+# kept as a direct-indexed array: a level is found at ``key - lo`` with no search, and inserts and
+# deletes move nothing, so applying a level is a few stores with no data-dependent branch. A side
+# that is too sparse for it (a wide full-depth book) stays sorted.
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define bf_clz64(x) ((unsigned)__builtin_clzll(x))
+    #define bf_ctz64(x) ((unsigned)__builtin_ctzll(x))
+    #else
+    #include <intrin.h>
+    static __inline unsigned bf_clz64(unsigned __int64 x) { unsigned long i; _BitScanReverse64(&i, x); return 63u - (unsigned)i; }
+    static __inline unsigned bf_ctz64(unsigned __int64 x) { unsigned long i; _BitScanForward64(&i, x); return (unsigned)i; }
+    #endif
+    """
+    unsigned bf_clz64(uint64_t x) nogil
+    unsigned bf_ctz64(uint64_t x) nogil
+
+
+cdef inline Py_ssize_t lad_prev(const Side* sd, Py_ssize_t i) noexcept nogil:
+    """Highest occupied slot below ``i`` (-1 when none)."""
+    cdef Py_ssize_t w
+    cdef uint64_t m
+    if i <= 0:
+        return -1
+    i -= 1
+    w = i >> 6
+    m = sd.bm[w] & ((<uint64_t>2 << (i & 63)) - 1)
+    while m == 0:
+        w -= 1
+        if w < 0:
+            return -1
+        m = sd.bm[w]
+    return (w << 6) + 63 - bf_clz64(m)
+
+
+cdef inline Py_ssize_t lad_first(const Side* sd) noexcept nogil:
+    """Lowest occupied slot (-1 when none)."""
+    cdef Py_ssize_t w
+    for w in range(sd.lcap >> 6):
+        if sd.bm[w]:
+            return (w << 6) + bf_ctz64(sd.bm[w])
+    return -1
+
+
+cdef inline Py_ssize_t lad_next(const Side* sd, Py_ssize_t i) noexcept nogil:
+    """Lowest occupied slot above ``i`` (-1 when none)."""
+    cdef Py_ssize_t w
+    cdef uint64_t m
+    i += 1
+    if i >= sd.lcap:
+        return -1
+    w = i >> 6
+    m = sd.bm[w] & (~<uint64_t>0 << (i & 63))
+    while m == 0:
+        w += 1
+        if w >= (sd.lcap >> 6):
+            return -1
+        m = sd.bm[w]
+    return (w << 6) + bf_ctz64(m)
+
+
+cdef inline void lad_to_sorted(Side* sd) noexcept nogil:
+    """Leave ladder mode: the occupied slots become the sorted array (its room was reserved)."""
+    cdef Py_ssize_t i, j = 0
+    cdef Level* lv
+    cdef Slot* sl
+    sd.lv = sd.base + ((sd.cap - sd.n) >> 1)
+    i = lad_first(sd) if sd.n else -1
+    while i >= 0:
+        sl = &sd.lad[i]
+        lv = &sd.lv[j]
+        lv.key = sd.lo + i
+        lv.size = sl.size
+        lv.size2 = sl.size2
+        lv.pdp = sl.pdp
+        lv.sdp = sl.sdp
+        lv.s2dp = sl.s2dp
+        j += 1
+        i = lad_next(sd, i)
+    sd.ladder = 0
+
+
+cdef inline bint lad_fits(Py_ssize_t n, int64_t kmin, int64_t kmax, Py_ssize_t* lcap, int64_t* slack) noexcept nogil:
+    """Ladder size for ``n`` levels over keys [kmin, kmax]: room for the price to drift on both
+    sides; refused when it would hold more than ~16 slots per level (a sparse book)."""
+    cdef int64_t span = kmax - kmin + 1
+    if span <= 0 or span > 1 << 24:
+        return 0
+    slack[0] = (span >> 2) + 64
+    lcap[0] = <Py_ssize_t>((span + 2 * slack[0] + 63) & ~<int64_t>63)
+    return lcap[0] <= 16 * n + 4096
+
+
+cdef inline void lad_settle(Side* sd) noexcept nogil:
+    """Make ``top`` exact again after a frame (a delete of the best level leaves it above)."""
+    if not sd.ladder:
+        return
+    if sd.n == 0:
+        sd.top = -1
+    elif not (sd.bm[sd.top >> 6] >> (sd.top & 63)) & 1:
+        sd.top = lad_prev(sd, sd.top)
+
+
+cdef inline Py_ssize_t side_top(const Side* sd) noexcept nogil:
+    """Position of the best level (-1 when empty); positions walk down with ``side_down``."""
+    if sd.n == 0:
+        return -1
+    return sd.top if sd.ladder else sd.n - 1
+
+
+cdef inline Py_ssize_t side_down(const Side* sd, Py_ssize_t pos) noexcept nogil:
+    return lad_prev(sd, pos) if sd.ladder else pos - 1
+
+
+cdef inline void side_get(const Side* sd, Py_ssize_t pos, Level* out) noexcept nogil:
+    """The level at a position as a Level, in either mode."""
+    cdef const Slot* sl
+    if not sd.ladder:
+        out[0] = sd.lv[pos]
+        return
+    sl = &sd.lad[pos]
+    out.key = sd.lo + pos
+    out.size = sl.size
+    out.size2 = sl.size2
+    out.pdp = sl.pdp
+    out.sdp = sl.sdp
+    out.s2dp = sl.s2dp
+
+
+cdef inline int64_t side_best_key(const Side* sd) noexcept nogil:
+    return sd.lo + sd.top if sd.ladder else sd.lv[sd.n - 1].key
+
+
+cdef bint lad_alloc(Side* sd, Py_ssize_t lcap) noexcept nogil:
+    """Slot and bitmap storage for ``lcap`` slots, reused when large enough; 0 when out of memory."""
+    cdef Slot* lad
+    cdef uint64_t* bm
+    if lcap > sd.lalloc:
+        lad = <Slot*>malloc(<size_t>lcap * sizeof(Slot))
+        bm = <uint64_t*>malloc(<size_t>(lcap >> 6) * sizeof(uint64_t))
+        if lad == NULL or bm == NULL:
+            free(lad)
+            free(bm)
+            return 0
+        free(sd.lad)
+        free(sd.bm)
+        sd.lad = lad
+        sd.bm = bm
+        sd.lalloc = lcap
+    memset(sd.bm, 0, <size_t>(lcap >> 6) * sizeof(uint64_t))
+    sd.lcap = lcap
+    return 1
+
+
+cdef void lad_from_sorted(Side* sd) noexcept nogil:
+    """Enter ladder mode when the sorted side is dense enough (else it stays sorted)."""
+    cdef Py_ssize_t i, k, lcap
+    cdef int64_t slack
+    cdef Level* lv
+    cdef Slot* sl
+    if sd.n == 0 or not lad_fits(sd.n, sd.lv[0].key, sd.lv[sd.n - 1].key, &lcap, &slack):
+        return
+    if not lad_alloc(sd, lcap):
+        return
+    sd.lo = sd.lv[0].key - slack
+    for i in range(sd.n):
+        lv = &sd.lv[i]
+        k = <Py_ssize_t>(lv.key - sd.lo)
+        sl = &sd.lad[k]
+        sl.size = lv.size
+        sl.size2 = lv.size2
+        sl.pdp = lv.pdp
+        sl.sdp = lv.sdp
+        sl.s2dp = lv.s2dp
+        sd.bm[k >> 6] |= <uint64_t>1 << (k & 63)
+    sd.top = <Py_ssize_t>(sd.lv[sd.n - 1].key - sd.lo)
+    sd.ladder = 1
+
+
+cdef void lad_regrow(Side* sd, int64_t key) noexcept nogil:
+    """Make room for an insert at ``key`` outside the ladder: a new ladder around the occupied
+    keys and ``key``, or sorted mode when that would be too sparse (or memory is short)."""
+    cdef Py_ssize_t lcap, i, k
+    cdef int64_t slack, kmin = key, kmax = key, lo
+    cdef Slot* lad
+    cdef uint64_t* bm
+    if sd.n:
+        kmin = min(kmin, sd.lo + lad_first(sd))
+        kmax = max(kmax, sd.lo + sd.top)
+    if not lad_fits(sd.n + 1, kmin, kmax, &lcap, &slack):
+        lad_to_sorted(sd)
+        return
+    lad = <Slot*>malloc(<size_t>lcap * sizeof(Slot))
+    bm = <uint64_t*>calloc(<size_t>(lcap >> 6), sizeof(uint64_t))
+    if lad == NULL or bm == NULL:
+        free(lad)
+        free(bm)
+        lad_to_sorted(sd)
+        return
+    lo = kmin - slack
+    i = lad_first(sd) if sd.n else -1
+    while i >= 0:
+        k = <Py_ssize_t>(sd.lo + i - lo)
+        lad[k] = sd.lad[i]
+        bm[k >> 6] |= <uint64_t>1 << (k & 63)
+        i = lad_next(sd, i)
+    sd.top = <Py_ssize_t>(sd.lo + sd.top - lo) if sd.n else -1
+    free(sd.lad)
+    free(sd.bm)
+    sd.lad = lad
+    sd.bm = bm
+    sd.lalloc = lcap
+    sd.lcap = lcap
+    sd.lo = lo
 
 
 cdef str fmt_decimal(int64_t v, int sc, int w):
@@ -418,6 +654,8 @@ cdef class OrderBook:
     def __cinit__(self):
         self._bids.sign = 1
         self._asks.sign = -1
+        self._bids.top = -1
+        self._asks.top = -1
 
     def __init__(self, str symbol, *, category=None, depth=None, bint strict=True):
         if not symbol or len(symbol) > 64 or not symbol.isascii() or not symbol.isprintable() or "." in symbol \
@@ -446,6 +684,10 @@ cdef class OrderBook:
     def __dealloc__(self):
         free(self._bids.base)
         free(self._asks.base)
+        free(self._bids.lad)
+        free(self._asks.lad)
+        free(self._bids.bm)
+        free(self._asks.bm)
         free(self._pl)
         free(self._tmp)
 
@@ -459,6 +701,10 @@ cdef class OrderBook:
         self._ss = 0
         self._bids.n = 0
         self._asks.n = 0
+        self._bids.ladder = 0
+        self._asks.ladder = 0
+        self._bids.top = -1
+        self._asks.top = -1
 
     # ------------------------------------------------------------------ parsing
 
@@ -487,12 +733,33 @@ cdef class OrderBook:
         cdef bint rpi = self.rpi
         # locals, not fields: the int8 stores into levels would make the compiler reload them
         cdef int mpd = f.mpd, msd = f.msd, mpi = f.mpi, msi = f.msi, ok = 1
-        cdef Py_ssize_t pn = self._pn
+        cdef Py_ssize_t pn = self._pn, k
+        cdef bint bulk = not rpi and bf_levels_available()
+        cdef LvMax mx
+        cdef int closed
         s.p += 1
         if js_at(s, 93):
             s.p += 1
             return 1
         while True:
+            if bulk:
+                # a block at a time (levels.h); it stops before anything it does not accept
+                if self._pcap - pn < 64:
+                    self._pn = pn
+                    self._grow()
+                mx.mpd = mpd
+                mx.msd = msd
+                mx.mpi = mpi
+                mx.msi = msi
+                k = bf_levels_avx2(s.p, e, self._pl + pn, self._pcap - pn, side, &mx, &s.p, &closed)
+                mpd = mx.mpd
+                msd = mx.msd
+                mpi = mx.mpi
+                msi = mx.msi
+                pn += k
+                if closed:
+                    break
+                bulk = k != 0
             if pn == self._pcap:
                 self._pn = pn
                 self._grow()
@@ -716,8 +983,12 @@ cdef class OrderBook:
         cdef int64_t a, b
         if sd.n == 0:
             return 0
-        a = sd.lv[0].key
-        b = sd.lv[sd.n - 1].key
+        if sd.ladder:
+            a = sd.lo + lad_first(sd)
+            b = sd.lo + sd.top
+        else:
+            a = sd.lv[0].key
+            b = sd.lv[sd.n - 1].key
         if a < 0:
             a = -a
         if b < 0:
@@ -727,6 +998,12 @@ cdef class OrderBook:
     cdef int64_t _side_max_size(self, Side* sd) noexcept:
         cdef int64_t mx = 0
         cdef Py_ssize_t i
+        if sd.ladder:
+            i = lad_first(sd) if sd.n else -1
+            while i >= 0:
+                mx = max(mx, sd.lad[i].size, sd.lad[i].size2)
+                i = lad_next(sd, i)
+            return mx
         for i in range(sd.n):
             if sd.lv[i].size > mx:
                 mx = sd.lv[i].size
@@ -737,7 +1014,13 @@ cdef class OrderBook:
     cdef void _rescale(self, int ps, int ss) noexcept:
         cdef int64_t fp = POW10[ps - self._ps], fs = POW10[ss - self._ss]
         cdef Py_ssize_t i
+        cdef bint lb = self._bids.ladder, la = self._asks.ladder
         if fp != 1 or fs != 1:
+            # a ladder is indexed by key: finer prices spread it, so rebuild it from sorted form
+            if lb:
+                lad_to_sorted(&self._bids)
+            if la:
+                lad_to_sorted(&self._asks)
             for i in range(self._bids.n):
                 self._bids.lv[i].key *= fp
                 self._bids.lv[i].size *= fs
@@ -746,6 +1029,10 @@ cdef class OrderBook:
                 self._asks.lv[i].key *= fp
                 self._asks.lv[i].size *= fs
                 self._asks.lv[i].size2 *= fs
+            if lb:
+                lad_from_sorted(&self._bids)
+            if la:
+                lad_from_sorted(&self._asks)
         self._ps = ps
         self._ss = ss
 
@@ -757,6 +1044,7 @@ cdef class OrderBook:
         cdef int64_t key, prev = 0
         cdef bint ok = True
         cdef SortItem* items
+        sd.ladder = 0
         sd.lv = sd.base + ((sd.cap - cnt) >> 1)
         for i in range(cnt):
             pl = &self._pl[off + i]
@@ -795,14 +1083,43 @@ cdef class OrderBook:
         cdef PLevel* pl
         cdef Side* sd
         cdef Level* lv
+        cdef Slot* sl
+        cdef uint64_t* w
         cdef int64_t key, size, size2
         cdef int ps = self._ps, ss = self._ss
+        cdef unsigned b
+        cdef uint64_t now, was
         for i in range(self._pn):
             pl = &self._pl[i]
             sd = &self._asks if pl.side else &self._bids
             key = sd.sign * pl.p * POW10[ps - pl.pd]
             size = pl.s * POW10[ss - pl.sd]
             size2 = pl.s2 * POW10[ss - pl.s2d]
+            if sd.ladder:
+                idx = <Py_ssize_t>(key - sd.lo)
+                if <uint64_t>idx >= <uint64_t>sd.lcap:
+                    if size == 0 and size2 == 0:
+                        self.absent_deletes += 1
+                        continue
+                    lad_regrow(sd, key)
+                    idx = <Py_ssize_t>(key - sd.lo)
+            if sd.ladder:
+                # no search, nothing moves: the slot is written whatever the change is
+                now = (size | size2) != 0
+                b = <unsigned>(idx & 63)
+                w = &sd.bm[idx >> 6]
+                was = (w[0] >> b) & 1
+                self.absent_deletes += (now | was) ^ 1
+                sd.n += <Py_ssize_t>now - <Py_ssize_t>was
+                w[0] = (w[0] & ~(<uint64_t>1 << b)) | (now << b)
+                sl = &sd.lad[idx]
+                sl.size = size
+                sl.size2 = size2
+                sl.pdp = pl.pw
+                sl.sdp = pl.sw
+                sl.s2dp = pl.s2w
+                sd.top = idx if (now and idx > sd.top) else sd.top
+                continue
             idx = lower_bound(sd, key)
             if size == 0 and size2 == 0:
                 if idx < sd.n and sd.lv[idx].key == key:
@@ -830,12 +1147,14 @@ cdef class OrderBook:
             lv.pdp = pl.pw
             lv.sdp = pl.sw
             lv.s2dp = pl.s2w
+        lad_settle(&self._bids)
+        lad_settle(&self._asks)
 
     cdef int _check_crossed(self) except -1:
         cdef int64_t bid, ask
         if self._bids.n and self._asks.n:
-            bid = self._bids.lv[self._bids.n - 1].key
-            ask = -self._asks.lv[self._asks.n - 1].key
+            bid = side_best_key(&self._bids)
+            ask = -side_best_key(&self._asks)
             if bid >= ask:
                 self._state = ST_INVALID
                 self.crossed += 1
@@ -896,6 +1215,8 @@ cdef class OrderBook:
             self._ss = nss
             self._build_side(&self._bids, f.b_off, f.b_n)
             self._build_side(&self._asks, f.a_off, f.a_n)
+            lad_from_sorted(&self._bids)
+            lad_from_sorted(&self._asks)
             self._state = ST_LIVE
             self.update_id = f.u
             self.seq = f.seq
@@ -1011,6 +1332,11 @@ cdef class OrderBook:
         return self._asks.n
 
     @property
+    def layout(self):
+        """Storage of (bids, asks): "ladder" (dense keys, direct-indexed) or "sorted" (sparse)."""
+        return ("ladder" if self._bids.ladder else "sorted", "ladder" if self._asks.ladder else "sorted")
+
+    @property
     def price_scale(self):
         """Decimals of the fixed-point price representation (grows when a finer price arrives)."""
         return self._ps
@@ -1031,33 +1357,34 @@ cdef class OrderBook:
 
     def best_bid(self):
         """(price, size) of the best bid as floats, or None. RPI books: size = non-RPI + RPI."""
-        cdef Level* lv
+        cdef Level lv
         if self._bids.n == 0:
             return None
-        lv = &self._bids.lv[self._bids.n - 1]
-        return (<double>lv.key / POW10D[self._ps], self._size_f(lv))
+        side_get(&self._bids, side_top(&self._bids), &lv)
+        return (<double>lv.key / POW10D[self._ps], self._size_f(&lv))
 
     def best_ask(self):
-        cdef Level* lv
+        cdef Level lv
         if self._asks.n == 0:
             return None
-        lv = &self._asks.lv[self._asks.n - 1]
-        return (<double>(-lv.key) / POW10D[self._ps], self._size_f(lv))
+        side_get(&self._asks, side_top(&self._asks), &lv)
+        return (<double>(-lv.key) / POW10D[self._ps], self._size_f(&lv))
 
     def best_bid_price(self):
         """Best bid price, nan when the side is empty."""
         if self._bids.n == 0:
             return NAN
-        return <double>self._bids.lv[self._bids.n - 1].key / POW10D[self._ps]
+        return <double>side_best_key(&self._bids) / POW10D[self._ps]
 
     def best_ask_price(self):
         if self._asks.n == 0:
             return NAN
-        return <double>(-self._asks.lv[self._asks.n - 1].key) / POW10D[self._ps]
+        return <double>(-side_best_key(&self._asks)) / POW10D[self._ps]
 
     cdef list _levels(self, Side* sd, object n, int mode):
-        cdef Py_ssize_t k = sd.n, i
-        cdef Level* lv
+        cdef Py_ssize_t k = sd.n, pos
+        cdef Level lv_
+        cdef Level* lv = &lv_
         cdef list out = []
         cdef double ps = POW10D[self._ps]
         if n is not None:
@@ -1065,8 +1392,11 @@ cdef class OrderBook:
                 raise ValueError("n must be >= 0")
             if n < k:
                 k = n
-        for i in range(sd.n - 1, sd.n - 1 - k, -1):
-            lv = &sd.lv[i]
+        pos = side_top(sd)
+        while k > 0:
+            side_get(sd, pos, lv)
+            pos = side_down(sd, pos)
+            k -= 1
             if mode == 0:
                 out.append((<double>(lv.key * sd.sign) / ps, self._size_f(lv)))
             elif mode == 1 and not self.rpi:
