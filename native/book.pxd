@@ -1,5 +1,5 @@
 # cython: language_level=3
-from libc.stdint cimport int64_t, int8_t, uint8_t, uint64_t
+from libc.stdint cimport int64_t, int8_t, uint8_t, uint16_t, uint64_t
 from jscan cimport JScan, cptr
 
 cdef struct Level:
@@ -19,20 +19,25 @@ cdef struct Slot:       # one ladder slot: the level at key ``lo + index`` (occu
 
 cdef struct Side:
     # Sorted mode: levels lv[0..n) inside base[0..cap), ascending key, best last, slack at both ends.
-    # Ladder mode (``ladder``): dense keys are direct-indexed, lad[key - lo] with an occupancy bitmap;
-    # base keeps room for n + staged levels so a switch back to sorted mode never allocates.
+    # Ladder mode (``ladder``): keys are direct-indexed, slot ``key - lo`` of an occupancy bitmap
+    # and of ``grid``, which names the level's entry in ``pool``; base keeps room for n + staged
+    # levels so a switch back to sorted mode never allocates.
     Level* base
     Level* lv
     Py_ssize_t n
     Py_ssize_t cap
     int64_t sign       # +1 bids, -1 asks
     bint ladder
-    Slot* lad
+    uint16_t* grid     # pool entry per slot (meaningful where the bitmap bit is set)
     uint64_t* bm
-    Py_ssize_t lalloc  # slots allocated (the bitmap has lalloc / 64 words)
+    Py_ssize_t lalloc  # slots allocated
     Py_ssize_t lcap    # slots in use, a multiple of 64
-    int64_t lo         # key of lad[0]
+    int64_t lo         # key of slot 0
     Py_ssize_t top     # upper bound of the occupied slots (exact after each apply), -1 when empty
+    Slot* pool         # level data, pcap entries
+    uint16_t* fs       # free pool entries, a stack (room for pcap + 1)
+    Py_ssize_t fsn
+    Py_ssize_t pcap
 
 
 cdef extern from "levels.h":

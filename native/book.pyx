@@ -12,7 +12,7 @@ cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.buffer cimport PyBUF_SIMPLE, PyObject_GetBuffer, PyBuffer_Release
 from cpython.unicode cimport PyUnicode_Check, PyUnicode_DecodeASCII
-from libc.stdint cimport int64_t, int8_t, uint8_t, uint64_t, INT64_MAX
+from libc.stdint cimport int64_t, int8_t, uint8_t, uint16_t, uint64_t, INT64_MAX
 from libc.stdlib cimport calloc, free, malloc, realloc, qsort
 from libc.string cimport memcmp, memcpy, memmove, memset
 from libc.math cimport NAN
@@ -413,6 +413,10 @@ cdef extern from *:
     unsigned bf_ctz64(uint64_t x) nogil
 
 
+DEF LAD_MAX_POOL = 65535      # pool entries are uint16 (one more slot in the free stack)
+DEF LAD_MAX_SLOTS = 1 << 21   # 4 MiB of grid per side at most
+
+
 cdef inline Py_ssize_t lad_prev(const Side* sd, Py_ssize_t i) noexcept nogil:
     """Highest occupied slot below ``i`` (-1 when none)."""
     cdef Py_ssize_t w
@@ -430,17 +434,8 @@ cdef inline Py_ssize_t lad_prev(const Side* sd, Py_ssize_t i) noexcept nogil:
     return (w << 6) + 63 - bf_clz64(m)
 
 
-cdef inline Py_ssize_t lad_first(const Side* sd) noexcept nogil:
-    """Lowest occupied slot (-1 when none)."""
-    cdef Py_ssize_t w
-    for w in range(sd.lcap >> 6):
-        if sd.bm[w]:
-            return (w << 6) + bf_ctz64(sd.bm[w])
-    return -1
-
-
 cdef inline Py_ssize_t lad_next(const Side* sd, Py_ssize_t i) noexcept nogil:
-    """Lowest occupied slot above ``i`` (-1 when none)."""
+    """Lowest occupied slot above ``i`` (-1 when none; ``i = -1`` gives the lowest)."""
     cdef Py_ssize_t w
     cdef uint64_t m
     i += 1
@@ -462,9 +457,9 @@ cdef inline void lad_to_sorted(Side* sd) noexcept nogil:
     cdef Level* lv
     cdef Slot* sl
     sd.lv = sd.base + ((sd.cap - sd.n) >> 1)
-    i = lad_first(sd) if sd.n else -1
+    i = lad_next(sd, -1) if sd.n else -1
     while i >= 0:
-        sl = &sd.lad[i]
+        sl = &sd.pool[sd.grid[i]]
         lv = &sd.lv[j]
         lv.key = sd.lo + i
         lv.size = sl.size
@@ -478,14 +473,133 @@ cdef inline void lad_to_sorted(Side* sd) noexcept nogil:
 
 
 cdef inline bint lad_fits(Py_ssize_t n, int64_t kmin, int64_t kmax, Py_ssize_t* lcap, int64_t* slack) noexcept nogil:
-    """Ladder size for ``n`` levels over keys [kmin, kmax]: room for the price to drift on both
-    sides; refused when it would hold more than ~16 slots per level (a sparse book)."""
+    """Slots for ``n`` levels over keys [kmin, kmax], with room for the price to drift on both
+    sides; refused for a very sparse side (over ~128 slots per level: 2 bytes of grid each)."""
     cdef int64_t span = kmax - kmin + 1
-    if span <= 0 or span > 1 << 24:
+    if span <= 0 or span > LAD_MAX_SLOTS:
         return 0
     slack[0] = (span >> 2) + 64
     lcap[0] = <Py_ssize_t>((span + 2 * slack[0] + 63) & ~<int64_t>63)
-    return lcap[0] <= 16 * n + 4096
+    return lcap[0] <= 128 * n + 8192 and lcap[0] <= LAD_MAX_SLOTS
+
+
+cdef bint lad_grid(Side* sd, Py_ssize_t lcap) noexcept nogil:
+    """Grid and bitmap for ``lcap`` slots (bitmap cleared), reused when large enough; 0 when out
+    of memory (nothing changed)."""
+    cdef uint16_t* grid
+    cdef uint64_t* bm
+    if lcap > sd.lalloc:
+        grid = <uint16_t*>malloc(<size_t>lcap * sizeof(uint16_t))
+        bm = <uint64_t*>malloc(<size_t>(lcap >> 6) * sizeof(uint64_t))
+        if grid == NULL or bm == NULL:
+            free(grid)
+            free(bm)
+            return 0
+        free(sd.grid)
+        free(sd.bm)
+        sd.grid = grid
+        sd.bm = bm
+        sd.lalloc = lcap
+    memset(sd.bm, 0, <size_t>(lcap >> 6) * sizeof(uint64_t))
+    sd.lcap = lcap
+    return 1
+
+
+cdef bint lad_pool(Side* sd, Py_ssize_t need) noexcept nogil:
+    """Room for ``need`` levels in the pool (new entries pushed on the free stack); 0 when it
+    cannot (too many levels for uint16 entries, or out of memory)."""
+    cdef Py_ssize_t cap, i
+    cdef Slot* pool
+    cdef uint16_t* fs
+    if need <= sd.pcap:
+        return 1
+    if need > LAD_MAX_POOL:
+        return 0
+    cap = min(need * 2 + 64, <Py_ssize_t>LAD_MAX_POOL)
+    pool = <Slot*>realloc(sd.pool, <size_t>cap * sizeof(Slot))
+    if pool == NULL:
+        return 0
+    sd.pool = pool
+    fs = <uint16_t*>realloc(sd.fs, <size_t>(cap + 1) * sizeof(uint16_t))
+    if fs == NULL:
+        return 0
+    sd.fs = fs
+    for i in range(cap - 1, sd.pcap - 1, -1):
+        fs[sd.fsn] = <uint16_t>i
+        sd.fsn += 1
+    sd.pcap = cap
+    return 1
+
+
+cdef void lad_from_sorted(Side* sd) noexcept nogil:
+    """Enter ladder mode when the sorted side is dense enough (else it stays sorted)."""
+    cdef Py_ssize_t i, k, lcap
+    cdef int64_t slack
+    cdef Level* lv
+    cdef Slot* sl
+    cdef uint16_t e
+    if sd.n == 0 or not lad_fits(sd.n, sd.lv[0].key, sd.lv[sd.n - 1].key, &lcap, &slack):
+        return
+    # every pool entry free again, then room for the side twice over
+    sd.fsn = 0
+    for i in range(sd.pcap - 1, -1, -1):
+        sd.fs[sd.fsn] = <uint16_t>i
+        sd.fsn += 1
+    if not lad_pool(sd, 2 * sd.n + 64) or not lad_grid(sd, lcap):
+        return
+    sd.lo = sd.lv[0].key - slack
+    for i in range(sd.n):
+        lv = &sd.lv[i]
+        k = <Py_ssize_t>(lv.key - sd.lo)
+        sd.fsn -= 1
+        e = sd.fs[sd.fsn]
+        sd.grid[k] = e
+        sl = &sd.pool[e]
+        sl.size = lv.size
+        sl.size2 = lv.size2
+        sl.pdp = lv.pdp
+        sl.sdp = lv.sdp
+        sl.s2dp = lv.s2dp
+        sd.bm[k >> 6] |= <uint64_t>1 << (k & 63)
+    sd.top = <Py_ssize_t>(sd.lv[sd.n - 1].key - sd.lo)
+    sd.ladder = 1
+
+
+cdef void lad_regrow(Side* sd, int64_t key) noexcept nogil:
+    """Make room for an insert at ``key`` outside the slots: a new grid around the occupied keys
+    and ``key`` (the pool stays), or sorted mode when that would be too sparse or memory is short."""
+    cdef Py_ssize_t lcap, i, k
+    cdef int64_t slack, kmin = key, kmax = key, lo
+    cdef uint16_t* grid
+    cdef uint64_t* bm
+    if sd.n:
+        kmin = min(kmin, sd.lo + lad_next(sd, -1))
+        kmax = max(kmax, sd.lo + sd.top)
+    if not lad_fits(sd.n + 1, kmin, kmax, &lcap, &slack):
+        lad_to_sorted(sd)
+        return
+    grid = <uint16_t*>malloc(<size_t>lcap * sizeof(uint16_t))
+    bm = <uint64_t*>calloc(<size_t>(lcap >> 6), sizeof(uint64_t))
+    if grid == NULL or bm == NULL:
+        free(grid)
+        free(bm)
+        lad_to_sorted(sd)
+        return
+    lo = kmin - slack
+    i = lad_next(sd, -1) if sd.n else -1
+    while i >= 0:
+        k = <Py_ssize_t>(sd.lo + i - lo)
+        grid[k] = sd.grid[i]
+        bm[k >> 6] |= <uint64_t>1 << (k & 63)
+        i = lad_next(sd, i)
+    sd.top = <Py_ssize_t>(sd.lo + sd.top - lo) if sd.n else -1
+    free(sd.grid)
+    free(sd.bm)
+    sd.grid = grid
+    sd.bm = bm
+    sd.lalloc = lcap
+    sd.lcap = lcap
+    sd.lo = lo
 
 
 cdef inline void lad_settle(Side* sd) noexcept nogil:
@@ -515,7 +629,7 @@ cdef inline void side_get(const Side* sd, Py_ssize_t pos, Level* out) noexcept n
     if not sd.ladder:
         out[0] = sd.lv[pos]
         return
-    sl = &sd.lad[pos]
+    sl = &sd.pool[sd.grid[pos]]
     out.key = sd.lo + pos
     out.size = sl.size
     out.size2 = sl.size2
@@ -526,89 +640,6 @@ cdef inline void side_get(const Side* sd, Py_ssize_t pos, Level* out) noexcept n
 
 cdef inline int64_t side_best_key(const Side* sd) noexcept nogil:
     return sd.lo + sd.top if sd.ladder else sd.lv[sd.n - 1].key
-
-
-cdef bint lad_alloc(Side* sd, Py_ssize_t lcap) noexcept nogil:
-    """Slot and bitmap storage for ``lcap`` slots, reused when large enough; 0 when out of memory."""
-    cdef Slot* lad
-    cdef uint64_t* bm
-    if lcap > sd.lalloc:
-        lad = <Slot*>malloc(<size_t>lcap * sizeof(Slot))
-        bm = <uint64_t*>malloc(<size_t>(lcap >> 6) * sizeof(uint64_t))
-        if lad == NULL or bm == NULL:
-            free(lad)
-            free(bm)
-            return 0
-        free(sd.lad)
-        free(sd.bm)
-        sd.lad = lad
-        sd.bm = bm
-        sd.lalloc = lcap
-    memset(sd.bm, 0, <size_t>(lcap >> 6) * sizeof(uint64_t))
-    sd.lcap = lcap
-    return 1
-
-
-cdef void lad_from_sorted(Side* sd) noexcept nogil:
-    """Enter ladder mode when the sorted side is dense enough (else it stays sorted)."""
-    cdef Py_ssize_t i, k, lcap
-    cdef int64_t slack
-    cdef Level* lv
-    cdef Slot* sl
-    if sd.n == 0 or not lad_fits(sd.n, sd.lv[0].key, sd.lv[sd.n - 1].key, &lcap, &slack):
-        return
-    if not lad_alloc(sd, lcap):
-        return
-    sd.lo = sd.lv[0].key - slack
-    for i in range(sd.n):
-        lv = &sd.lv[i]
-        k = <Py_ssize_t>(lv.key - sd.lo)
-        sl = &sd.lad[k]
-        sl.size = lv.size
-        sl.size2 = lv.size2
-        sl.pdp = lv.pdp
-        sl.sdp = lv.sdp
-        sl.s2dp = lv.s2dp
-        sd.bm[k >> 6] |= <uint64_t>1 << (k & 63)
-    sd.top = <Py_ssize_t>(sd.lv[sd.n - 1].key - sd.lo)
-    sd.ladder = 1
-
-
-cdef void lad_regrow(Side* sd, int64_t key) noexcept nogil:
-    """Make room for an insert at ``key`` outside the ladder: a new ladder around the occupied
-    keys and ``key``, or sorted mode when that would be too sparse (or memory is short)."""
-    cdef Py_ssize_t lcap, i, k
-    cdef int64_t slack, kmin = key, kmax = key, lo
-    cdef Slot* lad
-    cdef uint64_t* bm
-    if sd.n:
-        kmin = min(kmin, sd.lo + lad_first(sd))
-        kmax = max(kmax, sd.lo + sd.top)
-    if not lad_fits(sd.n + 1, kmin, kmax, &lcap, &slack):
-        lad_to_sorted(sd)
-        return
-    lad = <Slot*>malloc(<size_t>lcap * sizeof(Slot))
-    bm = <uint64_t*>calloc(<size_t>(lcap >> 6), sizeof(uint64_t))
-    if lad == NULL or bm == NULL:
-        free(lad)
-        free(bm)
-        lad_to_sorted(sd)
-        return
-    lo = kmin - slack
-    i = lad_first(sd) if sd.n else -1
-    while i >= 0:
-        k = <Py_ssize_t>(sd.lo + i - lo)
-        lad[k] = sd.lad[i]
-        bm[k >> 6] |= <uint64_t>1 << (k & 63)
-        i = lad_next(sd, i)
-    sd.top = <Py_ssize_t>(sd.lo + sd.top - lo) if sd.n else -1
-    free(sd.lad)
-    free(sd.bm)
-    sd.lad = lad
-    sd.bm = bm
-    sd.lalloc = lcap
-    sd.lcap = lcap
-    sd.lo = lo
 
 
 cdef str fmt_decimal(int64_t v, int sc, int w):
@@ -684,8 +715,12 @@ cdef class OrderBook:
     def __dealloc__(self):
         free(self._bids.base)
         free(self._asks.base)
-        free(self._bids.lad)
-        free(self._asks.lad)
+        free(self._bids.grid)
+        free(self._asks.grid)
+        free(self._bids.pool)
+        free(self._asks.pool)
+        free(self._bids.fs)
+        free(self._asks.fs)
         free(self._bids.bm)
         free(self._asks.bm)
         free(self._pl)
@@ -965,6 +1000,12 @@ cdef class OrderBook:
                     raise _FrameError(f"rescaling sizes to {ss} decimals would overflow the book")
             reserve(&self._bids, self._bids.n + nb)
             reserve(&self._asks, self._asks.n + na)
+            # a ladder needs a free pool entry per staged level; if it cannot have them, the side
+            # goes back to sorted mode (same content), so applying still cannot fail
+            if self._bids.ladder and not lad_pool(&self._bids, self._bids.n + nb):
+                lad_to_sorted(&self._bids)
+            if self._asks.ladder and not lad_pool(&self._asks, self._asks.n + na):
+                lad_to_sorted(&self._asks)
         else:
             reserve(&self._bids, 2 * nb + 32)
             reserve(&self._asks, 2 * na + 32)
@@ -984,7 +1025,7 @@ cdef class OrderBook:
         if sd.n == 0:
             return 0
         if sd.ladder:
-            a = sd.lo + lad_first(sd)
+            a = sd.lo + lad_next(sd, -1)
             b = sd.lo + sd.top
         else:
             a = sd.lv[0].key
@@ -998,10 +1039,12 @@ cdef class OrderBook:
     cdef int64_t _side_max_size(self, Side* sd) noexcept:
         cdef int64_t mx = 0
         cdef Py_ssize_t i
+        cdef Slot* sl
         if sd.ladder:
-            i = lad_first(sd) if sd.n else -1
+            i = lad_next(sd, -1) if sd.n else -1
             while i >= 0:
-                mx = max(mx, sd.lad[i].size, sd.lad[i].size2)
+                sl = &sd.pool[sd.grid[i]]
+                mx = max(mx, sl.size, sl.size2)
                 i = lad_next(sd, i)
             return mx
         for i in range(sd.n):
@@ -1089,6 +1132,7 @@ cdef class OrderBook:
         cdef int ps = self._ps, ss = self._ss
         cdef unsigned b
         cdef uint64_t now, was
+        cdef uint16_t e, eold
         for i in range(self._pn):
             pl = &self._pl[i]
             sd = &self._asks if pl.side else &self._bids
@@ -1104,7 +1148,9 @@ cdef class OrderBook:
                     lad_regrow(sd, key)
                     idx = <Py_ssize_t>(key - sd.lo)
             if sd.ladder:
-                # no search, nothing moves: the slot is written whatever the change is
+                # No search, nothing moves, no branch on the kind of change: the slot's bit and
+                # the pool entry are written whatever it is (insert pops a free entry, delete
+                # pushes it back; _prepare left at least one free entry per staged level).
                 now = (size | size2) != 0
                 b = <unsigned>(idx & 63)
                 w = &sd.bm[idx >> 6]
@@ -1112,7 +1158,13 @@ cdef class OrderBook:
                 self.absent_deletes += (now | was) ^ 1
                 sd.n += <Py_ssize_t>now - <Py_ssize_t>was
                 w[0] = (w[0] & ~(<uint64_t>1 << b)) | (now << b)
-                sl = &sd.lad[idx]
+                eold = sd.grid[idx]
+                e = eold if was else sd.fs[sd.fsn - 1]
+                sd.fsn -= <Py_ssize_t>(now & (was ^ 1))
+                sd.fs[sd.fsn] = eold
+                sd.fsn += <Py_ssize_t>(was & (now ^ 1))
+                sd.grid[idx] = e
+                sl = &sd.pool[e]
                 sl.size = size
                 sl.size2 = size2
                 sl.pdp = pl.pw
@@ -1330,6 +1382,35 @@ cdef class OrderBook:
     @property
     def num_asks(self):
         return self._asks.n
+
+    def _check_invariants(self):
+        """Raise AssertionError when the internal layout is inconsistent (tests call it after
+        every frame): ladder bitmap count, pool free stack, top; sorted order."""
+        cdef Side* sd
+        cdef Py_ssize_t i, cnt, hi
+        cdef bytearray seen
+        cdef int k
+        for k in range(2):
+            sd = &self._asks if k else &self._bids
+            if sd.ladder:
+                cnt = 0
+                hi = -1
+                seen = bytearray(sd.pcap)
+                for i in range(sd.lcap):
+                    if (sd.bm[i >> 6] >> (i & 63)) & 1:
+                        cnt += 1
+                        hi = i
+                        assert sd.grid[i] < sd.pcap and not seen[sd.grid[i]], "pool entry shared"
+                        seen[sd.grid[i]] = 1
+                assert cnt == sd.n, f"bitmap holds {cnt} levels, n={sd.n}"
+                assert sd.top == hi, f"top {sd.top} != {hi}"
+                assert sd.fsn == sd.pcap - sd.n, f"free stack {sd.fsn} != {sd.pcap} - {sd.n}"
+                for i in range(sd.fsn):
+                    assert sd.fs[i] < sd.pcap and not seen[sd.fs[i]], "free entry in use or twice"
+                    seen[sd.fs[i]] = 1
+            else:
+                for i in range(1, sd.n):
+                    assert sd.lv[i - 1].key < sd.lv[i].key, "sorted side out of order"
 
     @property
     def layout(self):

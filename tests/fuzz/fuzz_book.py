@@ -261,6 +261,7 @@ def check_same(nb, rb, frame: bytes) -> None:  # noqa: ANN001
     if sn != sr:
         diff = {k: (sn[k], sr[k]) for k in sn if sn[k] != sr[k]}
         raise AssertionError(f"state differs after {on}: {diff}\nframe={frame!r}")
+    nb._check_invariants()  # ladder bitmap/pool/top or sorted order consistent after every frame
 
 
 def make_books(rng: random.Random):  # noqa: ANN201
