@@ -137,7 +137,8 @@ cdef class OrderBook:
     cdef int64_t _side_max_size(self, Side* sd) noexcept
     cdef void _rescale(self, int ps, int ss) noexcept
     cdef void _build_side(self, Side* sd, Py_ssize_t off, Py_ssize_t cnt) noexcept
-    cdef void _apply_levels(self) noexcept
+    cdef void _apply_levels(self, Frame* f) noexcept
+    cdef void _apply_side(self, Side* sd, Py_ssize_t off, Py_ssize_t cnt) noexcept
     cdef int _check_crossed(self) except -1
     cdef int _gap(self, str why) except -1
     cdef int _apply(self, cptr data, Py_ssize_t n, bint rest) except -1

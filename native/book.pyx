@@ -612,6 +612,80 @@ cdef inline void lad_settle(Side* sd) noexcept nogil:
         sd.top = lad_prev(sd, sd.top)
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef Py_ssize_t lad_apply(Side* sd, const PLevel* pls, Py_ssize_t i, Py_ssize_t end, int ps, int ss,
+                          int64_t* absent) noexcept nogil:
+    """Apply staged levels ``pls[i:end]`` of one side in ladder mode. No search, nothing moves and
+    no branch on the kind of change: the slot's bit and a pool entry are written whatever it is
+    (an insert pops a free entry, a delete pushes it back; ``_prepare`` left a free entry per
+    staged level). The side's counters live in registers for the loop. Returns ``end``, or the
+    index of the level at which the side went back to sorted mode (the caller goes on sorted)."""
+    cdef Py_ssize_t n = sd.n, fsn = sd.fsn, top = sd.top, lcap = sd.lcap, idx
+    cdef int64_t lo = sd.lo, sign = sd.sign, key, size, size2, ab = 0
+    cdef uint16_t* grid = sd.grid
+    cdef uint64_t* bm = sd.bm
+    cdef Slot* pool = sd.pool
+    cdef uint16_t* fs = sd.fs
+    cdef const PLevel* pl
+    cdef Slot* sl
+    cdef uint64_t* w
+    cdef uint64_t now, was
+    cdef uint16_t e, eold
+    cdef unsigned b
+    while i < end:
+        pl = &pls[i]
+        key = sign * pl.p * POW10[ps - pl.pd]
+        size = pl.s * POW10[ss - pl.sd]
+        size2 = pl.s2 * POW10[ss - pl.s2d]
+        idx = <Py_ssize_t>(key - lo)
+        if <uint64_t>idx >= <uint64_t>lcap:
+            if size == 0 and size2 == 0:      # outside the slots: cannot be there
+                ab += 1
+                i += 1
+                continue
+            sd.n = n
+            sd.fsn = fsn
+            sd.top = top
+            lad_regrow(sd, key)
+            if not sd.ladder:
+                absent[0] += ab
+                return i
+            lo = sd.lo
+            lcap = sd.lcap
+            grid = sd.grid
+            bm = sd.bm
+            top = sd.top
+            idx = <Py_ssize_t>(key - lo)
+        now = (size | size2) != 0
+        b = <unsigned>(idx & 63)
+        w = &bm[idx >> 6]
+        was = (w[0] >> b) & 1
+        ab += <int64_t>((now | was) ^ 1)
+        n += <Py_ssize_t>now - <Py_ssize_t>was
+        w[0] = (w[0] & ~(<uint64_t>1 << b)) | (now << b)
+        eold = grid[idx]
+        e = eold if was else fs[fsn - 1]
+        fsn -= <Py_ssize_t>(now & (was ^ 1))
+        fs[fsn] = eold
+        fsn += <Py_ssize_t>(was & (now ^ 1))
+        grid[idx] = e
+        sl = &pool[e]
+        sl.size = size
+        sl.size2 = size2
+        sl.pdp = pl.pw
+        sl.sdp = pl.sw
+        sl.s2dp = pl.s2w
+        top = idx if (now and idx > top) else top
+        i += 1
+    sd.n = n
+    sd.fsn = fsn
+    sd.top = top
+    lad_settle(sd)
+    absent[0] += ab
+    return end
+
+
 cdef inline Py_ssize_t side_top(const Side* sd) noexcept nogil:
     """Position of the best level (-1 when empty); positions walk down with ``side_down``."""
     if sd.n == 0:
@@ -1121,57 +1195,28 @@ cdef class OrderBook:
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
-    cdef void _apply_levels(self) noexcept:
-        cdef Py_ssize_t i, idx
+    cdef void _apply_levels(self, Frame* f) noexcept:
+        # the sides are independent (the crossed check comes after), so each is applied in turn
+        self._apply_side(&self._bids, f.b_off, f.b_n)
+        self._apply_side(&self._asks, f.a_off, f.a_n)
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    cdef void _apply_side(self, Side* sd, Py_ssize_t off, Py_ssize_t cnt) noexcept:
+        cdef Py_ssize_t i = off, end = off + cnt, idx
         cdef PLevel* pl
-        cdef Side* sd
         cdef Level* lv
-        cdef Slot* sl
-        cdef uint64_t* w
-        cdef int64_t key, size, size2
+        cdef int64_t key, size, size2, absent = 0
         cdef int ps = self._ps, ss = self._ss
-        cdef unsigned b
-        cdef uint64_t now, was
-        cdef uint16_t e, eold
-        for i in range(self._pn):
+        if sd.ladder:
+            i = lad_apply(sd, self._pl, off, end, ps, ss, &absent)
+        # sorted mode: binary search, then shift the shorter part
+        while i < end:
             pl = &self._pl[i]
-            sd = &self._asks if pl.side else &self._bids
+            i += 1
             key = sd.sign * pl.p * POW10[ps - pl.pd]
             size = pl.s * POW10[ss - pl.sd]
             size2 = pl.s2 * POW10[ss - pl.s2d]
-            if sd.ladder:
-                idx = <Py_ssize_t>(key - sd.lo)
-                if <uint64_t>idx >= <uint64_t>sd.lcap:
-                    if size == 0 and size2 == 0:
-                        self.absent_deletes += 1
-                        continue
-                    lad_regrow(sd, key)
-                    idx = <Py_ssize_t>(key - sd.lo)
-            if sd.ladder:
-                # No search, nothing moves, no branch on the kind of change: the slot's bit and
-                # the pool entry are written whatever it is (insert pops a free entry, delete
-                # pushes it back; _prepare left at least one free entry per staged level).
-                now = (size | size2) != 0
-                b = <unsigned>(idx & 63)
-                w = &sd.bm[idx >> 6]
-                was = (w[0] >> b) & 1
-                self.absent_deletes += (now | was) ^ 1
-                sd.n += <Py_ssize_t>now - <Py_ssize_t>was
-                w[0] = (w[0] & ~(<uint64_t>1 << b)) | (now << b)
-                eold = sd.grid[idx]
-                e = eold if was else sd.fs[sd.fsn - 1]
-                sd.fsn -= <Py_ssize_t>(now & (was ^ 1))
-                sd.fs[sd.fsn] = eold
-                sd.fsn += <Py_ssize_t>(was & (now ^ 1))
-                sd.grid[idx] = e
-                sl = &sd.pool[e]
-                sl.size = size
-                sl.size2 = size2
-                sl.pdp = pl.pw
-                sl.sdp = pl.sw
-                sl.s2dp = pl.s2w
-                sd.top = idx if (now and idx > sd.top) else sd.top
-                continue
             idx = lower_bound(sd, key)
             if size == 0 and size2 == 0:
                 if idx < sd.n and sd.lv[idx].key == key:
@@ -1182,7 +1227,7 @@ cdef class OrderBook:
                         move_levels(sd.lv + idx, sd.lv + idx + 1, sd.n - idx - 1)
                     sd.n -= 1
                 else:
-                    self.absent_deletes += 1
+                    absent += 1
                 continue
             if idx == sd.n or sd.lv[idx].key != key:
                 # _prepare reserved one free slot per staged level, at the front or the back
@@ -1199,8 +1244,7 @@ cdef class OrderBook:
             lv.pdp = pl.pw
             lv.sdp = pl.sw
             lv.s2dp = pl.s2w
-        lad_settle(&self._bids)
-        lad_settle(&self._asks)
+        self.absent_deletes += absent
 
     cdef int _check_crossed(self) except -1:
         cdef int64_t bid, ask
@@ -1294,7 +1338,7 @@ cdef class OrderBook:
             self._gap(f"seq went backwards: {f.seq} after {self.seq} (u={f.u})")
         self._prepare(&f, False, &nps, &nss)
         self._rescale(nps, nss)
-        self._apply_levels()
+        self._apply_levels(&f)
         self.update_id = f.u
         if f.seq >= 0:
             self.seq = f.seq
