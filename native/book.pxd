@@ -118,11 +118,9 @@ cdef class OrderBook:
     cdef int _ss              # size scale
     cdef Side _bids
     cdef Side _asks
-    cdef PLevel* _pl
+    cdef PLevel* _pl          # the module's shared staging buffer, set by each apply
     cdef Py_ssize_t _pn
     cdef Py_ssize_t _pcap
-    cdef SortItem* _tmp
-    cdef Py_ssize_t _tcap
 
 
     cdef void _reset_state(self) noexcept
@@ -137,6 +135,7 @@ cdef class OrderBook:
     cdef int64_t _side_max_size(self, Side* sd) noexcept
     cdef void _rescale(self, int ps, int ss) noexcept
     cdef void _build_side(self, Side* sd, Py_ssize_t off, Py_ssize_t cnt) noexcept
+    cdef void _place_side(self, Side* sd) noexcept
     cdef void _apply_levels(self, Frame* f) noexcept
     cdef void _apply_side(self, Side* sd, Py_ssize_t off, Py_ssize_t cnt) noexcept
     cdef int _check_crossed(self) except -1

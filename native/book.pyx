@@ -413,8 +413,9 @@ cdef extern from *:
     unsigned bf_ctz64(uint64_t x) nogil
 
 
-DEF LAD_MAX_POOL = 65535      # pool entries are uint16 (one more slot in the free stack)
-DEF LAD_MAX_SLOTS = 1 << 21   # 4 MiB of grid per side at most
+cdef enum:
+    LAD_MAX_POOL = 65535      # pool entries are uint16 (one more slot in the free stack)
+    LAD_MAX_SLOTS = 1 << 21   # 4 MiB of grid per side at most
 
 
 cdef inline Py_ssize_t lad_prev(const Side* sd, Py_ssize_t i) noexcept nogil:
@@ -716,6 +717,36 @@ cdef inline int64_t side_best_key(const Side* sd) noexcept nogil:
     return sd.lo + sd.top if sd.ladder else sd.lv[sd.n - 1].key
 
 
+# Snapshots are built sorted in one scratch array shared by all books (apply holds the GIL), then
+# become a ladder or are copied into the side's own array: a ladder side leaves that array untouched.
+cdef Level* _scratch = NULL
+cdef Py_ssize_t _scap = 0
+# Likewise the staged levels of the frame being applied and the sort buffer of unsorted
+# snapshots: scratch for the length of one apply() call, so one set serves every book.
+cdef PLevel* _stage = NULL
+cdef Py_ssize_t _stage_cap = 0
+cdef SortItem* _sort = NULL
+cdef Py_ssize_t _sort_cap = 0
+
+
+cdef void set_sort(SortItem* p, Py_ssize_t cap) noexcept:
+    global _sort, _sort_cap
+    _sort = p
+    _sort_cap = cap
+
+
+cdef int scratch_reserve(Py_ssize_t n) except -1:
+    global _scratch, _scap
+    cdef Level* p
+    if n > _scap:
+        p = <Level*>realloc(_scratch, <size_t>(n + 64) * sizeof(Level))
+        if p == NULL:
+            raise MemoryError()
+        _scratch = p
+        _scap = n + 64
+    return 0
+
+
 cdef str fmt_decimal(int64_t v, int sc, int w):
     """``v / 10**sc`` written with exactly ``w`` decimals (the digits dropped are zeros)."""
     cdef char buf[64]
@@ -797,8 +828,6 @@ cdef class OrderBook:
         free(self._asks.fs)
         free(self._bids.bm)
         free(self._asks.bm)
-        free(self._pl)
-        free(self._tmp)
 
     cdef void _reset_state(self) noexcept:
         self._state = ST_EMPTY
@@ -818,12 +847,13 @@ cdef class OrderBook:
     # ------------------------------------------------------------------ parsing
 
     cdef int _grow(self) except -1:
+        global _stage, _stage_cap
         cdef Py_ssize_t cap = self._pcap * 2 if self._pcap else 256
         cdef PLevel* p = <PLevel*>realloc(self._pl, <size_t>cap * sizeof(PLevel))
         if p == NULL:
             raise MemoryError()
-        self._pl = p
-        self._pcap = cap
+        self._pl = _stage = p
+        self._pcap = _stage_cap = cap
         return 0
 
     @cython.boundscheck(False)
@@ -1083,13 +1113,13 @@ cdef class OrderBook:
         else:
             reserve(&self._bids, 2 * nb + 32)
             reserve(&self._asks, 2 * na + 32)
-            if self._tcap < nb or self._tcap < na:
+            scratch_reserve(nb if nb > na else na)
+            if _sort_cap < nb or _sort_cap < na:
                 mx = nb if nb > na else na
-                tmp = <SortItem*>realloc(self._tmp, <size_t>mx * sizeof(SortItem))
+                tmp = <SortItem*>realloc(_sort, <size_t>mx * sizeof(SortItem))
                 if tmp == NULL:
                     raise MemoryError()
-                self._tmp = tmp
-                self._tcap = mx
+                set_sort(tmp, mx)
         nps[0] = ps
         nss[0] = ss
         return 0
@@ -1162,7 +1192,7 @@ cdef class OrderBook:
         cdef bint ok = True
         cdef SortItem* items
         sd.ladder = 0
-        sd.lv = sd.base + ((sd.cap - cnt) >> 1)
+        sd.lv = _scratch
         for i in range(cnt):
             pl = &self._pl[off + i]
             key = sd.sign * pl.p * POW10[self._ps - pl.pd]
@@ -1173,8 +1203,9 @@ cdef class OrderBook:
             store_level(&sd.lv[cnt - 1 - i], key, pl, self._ss)
         if ok:
             sd.n = cnt
+            self._place_side(sd)
             return
-        items = self._tmp
+        items = _sort
         for i in range(cnt):
             pl = &self._pl[off + i]
             items[i].key = sd.sign * pl.p * POW10[self._ps - pl.pd]
@@ -1192,6 +1223,19 @@ cdef class OrderBook:
                 w += 1
             i = j + 1
         sd.n = w
+        self._place_side(sd)
+
+    cdef void _place_side(self, Side* sd) noexcept:
+        """A side just built in the scratch array: a ladder when dense enough, else copied into
+        the side's own array (room reserved by _prepare)."""
+        cdef Level* dst
+        lad_from_sorted(sd)
+        if sd.ladder:
+            return
+        dst = sd.base + ((sd.cap - sd.n) >> 1)
+        if sd.n:
+            memcpy(dst, _scratch, <size_t>sd.n * sizeof(Level))
+        sd.lv = dst
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
@@ -1277,6 +1321,8 @@ cdef class OrderBook:
         f.ret_code = 0
         f.mpd = f.msd = f.mpi = f.msi = 0
         self._pn = 0
+        self._pl = _stage          # the shared staging buffer (it may have grown for another book)
+        self._pcap = _stage_cap
         js_init(&s, data, n)
         if not js_at(&s, 123):
             raise _FrameError("frame is not a JSON object")
@@ -1311,8 +1357,6 @@ cdef class OrderBook:
             self._ss = nss
             self._build_side(&self._bids, f.b_off, f.b_n)
             self._build_side(&self._asks, f.a_off, f.a_n)
-            lad_from_sorted(&self._bids)
-            lad_from_sorted(&self._asks)
             self._state = ST_LIVE
             self.update_id = f.u
             self.seq = f.seq
