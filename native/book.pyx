@@ -475,13 +475,13 @@ cdef inline void lad_to_sorted(Side* sd) noexcept nogil:
 
 cdef inline bint lad_fits(Py_ssize_t n, int64_t kmin, int64_t kmax, Py_ssize_t* lcap, int64_t* slack) noexcept nogil:
     """Slots for ``n`` levels over keys [kmin, kmax], with room for the price to drift on both
-    sides; refused for a very sparse side (over ~128 slots per level: 2 bytes of grid each)."""
+    sides; refused for a very sparse side (over ~256 slots per level: 2 bytes of grid each)."""
     cdef int64_t span = kmax - kmin + 1
     if span <= 0 or span > LAD_MAX_SLOTS:
         return 0
     slack[0] = (span >> 2) + 64
     lcap[0] = <Py_ssize_t>((span + 2 * slack[0] + 63) & ~<int64_t>63)
-    return lcap[0] <= 128 * n + 8192 and lcap[0] <= LAD_MAX_SLOTS
+    return lcap[0] <= 256 * n + 16384 and lcap[0] <= LAD_MAX_SLOTS
 
 
 cdef bint lad_grid(Side* sd, Py_ssize_t lcap) noexcept nogil:

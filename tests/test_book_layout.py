@@ -147,6 +147,20 @@ def test_real_spot_book_is_direct_indexed(fixtures_dir):
     assert p.nb.layout == ("ladder", "ladder")
 
 
+def test_deep_sparse_book_is_still_a_ladder():
+    # a 1,000-level spot book whose levels are ~100 ticks apart (deep books thin out)
+    rng = random.Random(8)
+    p = Pair(depth=1000)
+    bids = [4_300_000 - 100 * i - rng.randint(0, 50) for i in range(1000)]
+    asks = [4_300_100 + 100 * i + rng.randint(0, 50) for i in range(1000)]
+    p.apply(frame(levels(bids, rng), levels(asks, rng), typ="snapshot", u=1).replace(TOPIC.encode(), b"orderbook.1000.BTCUSDT"))
+    assert p.nb.layout == ("ladder", "ladder")
+    for u in range(2, 200):
+        p.apply(frame(levels([4_300_000 - rng.randint(0, 100_000)], rng), levels([4_300_100 + rng.randint(0, 100_000)], rng),
+                      u=u).replace(TOPIC.encode(), b"orderbook.1000.BTCUSDT"))
+    assert p.nb.layout == ("ladder", "ladder")
+
+
 def test_sparse_snapshot_stays_sorted_and_dense_one_is_a_ladder():
     rng = random.Random(1)
     p = Pair()
