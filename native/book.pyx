@@ -230,9 +230,11 @@ cdef inline const char* parse_decimal(cptr sp, Py_ssize_t n, bint allow_neg, int
     while last > 0 and sp[fs + last - 1] == 48:
         last -= 1
     for k in range(last):
-        v = v * 10 + (sp[fs + k] - 48)
-        if v >= POW10[MAX_DEC]:
+        # v * 10 + digit >= 10**18 exactly when v >= 10**17: test before multiplying, so the
+        # multiplication can never overflow int64
+        if v >= POW10[MAX_DEC - 1]:
             return "decimal has too many significant digits"
+        v = v * 10 + (sp[fs + k] - 48)
     if neg:
         if v == 0:
             return "negative zero"

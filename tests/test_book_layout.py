@@ -100,6 +100,14 @@ def test_truncated_long_lists_are_frame_errors(parser, cut):
     assert not p.nb.valid
 
 
+@pytest.mark.parametrize("value", ["98378113586606628.35", "1234567890123456.789", "123.4567890123456789"])
+def test_too_many_significant_digits_is_reported_as_such(parser, value):
+    # found by a UBSan build: the digit loop multiplied before checking, overflowing int64 (the
+    # frame still failed later, in the range check, with a misleading message)
+    with pytest.raises(FrameError, match="too many significant digits"):
+        OrderBook("BTCUSDT").apply(frame([[value, "1"]], [], typ="snapshot", u=1))
+
+
 def test_every_value_length_and_dot_position(parser):
     # 1-16 digit values with the dot anywhere, trailing zeros, as price and size, in long lists
     rng = random.Random(9)
