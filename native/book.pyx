@@ -457,19 +457,10 @@ cdef inline Py_ssize_t lad_next(const Side* sd, Py_ssize_t i) noexcept nogil:
 cdef inline void lad_to_sorted(Side* sd) noexcept nogil:
     """Leave ladder mode: the occupied slots become the sorted array (its room was reserved)."""
     cdef Py_ssize_t i, j = 0
-    cdef Level* lv
-    cdef Slot* sl
     sd.lv = sd.base + ((sd.cap - sd.n) >> 1)
     i = lad_next(sd, -1) if sd.n else -1
     while i >= 0:
-        sl = &sd.pool[sd.grid[i]]
-        lv = &sd.lv[j]
-        lv.key = sd.lo + i
-        lv.size = sl.size
-        lv.size2 = sl.size2
-        lv.pdp = sl.pdp
-        lv.sdp = sl.sdp
-        lv.s2dp = sl.s2dp
+        side_get(sd, i, &sd.lv[j])
         j += 1
         i = lad_next(sd, i)
     sd.ladder = 0
