@@ -9,7 +9,7 @@ records a static message and the byte offset in the ``JScan`` and returns 0; cal
 """
 
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint64_t, uint32_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 # Block primitives in C: 16 bytes at a time with SSE2 (baseline on x86-64, so no run-time
 # dispatch is needed), else a portable SWAR/scalar version of the same contract. Define
@@ -554,12 +554,22 @@ cdef inline int js_int64(JScan* s, int64_t* out) noexcept nogil:
     cdef uint64_t v = 0
     cdef uint64_t lim
     cdef int nd
+    cdef unsigned char tail[16]
     js_ws(s)
     p = s.p
     nd = js_uint_fast(p, e, out)
     if nd:
         s.p = p + nd
         return 1
+    if 0 < e - p < 16:
+        # the buffer's last bytes (a frame's closing "cts":...}): the same SWAR read on a padded
+        # copy instead of a digit-by-digit loop (the padding is not a digit, so it ends the number)
+        memset(tail, 32, 16)
+        memcpy(tail, p, <size_t>(e - p))
+        nd = js_uint_fast(tail, tail + 16, out)
+        if nd and nd < e - p:
+            s.p = p + nd
+            return 1
     if p < e and p[0] == 45:
         neg = 1
         p += 1

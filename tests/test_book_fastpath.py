@@ -168,3 +168,16 @@ def test_router_applies_native_books_through_c_and_others_through_apply():
         r2.dispatch(raw)
         assert reference.snapshot_state(nb) == reference.snapshot_state(rb)
     assert [type(e[2]).__name__ for e in errors] == ["OrderBookGapError", "OrderBookGapError"]
+
+
+@pytest.mark.parametrize("tail", [b"0}", b"7}", b"123456789012345}", b"1234567890123456}", b"12345678901234567}",
+                                  b"9223372036854775807}", b"9223372036854775808}", b"01}", b"1.5}", b"1e5}",
+                                  b"-1}", b"12 }", b"12", b"1}}", b'"1"}'])
+def test_last_integer_of_the_buffer(tail):
+    # "cts" closes every Bybit book frame: read from a padded copy when fewer than 16 bytes remain
+    raw = frame([["1", "1"]], [["2", "1"]])[:-1] + b',"cts":' + tail
+    same(raw)
+    if tail == b"7}":
+        book = OrderBook("BTCUSDT", depth=50)
+        book.apply(raw)
+        assert book.cts == 7
