@@ -61,7 +61,7 @@ cdef extern from "levels.h":
 
     int bf_levels_available() nogil
     int bf_levels_set(int on) nogil
-    Py_ssize_t bf_levels_avx2(cptr p, cptr e, PLevel* out, Py_ssize_t room, uint8_t side, LvMax* mx,
+    Py_ssize_t bf_levels_avx2(cptr p, cptr e, PLevel* out, Py_ssize_t room, uint8_t side, int rpi, LvMax* mx,
                               cptr* endp, int* closed) nogil
 
 

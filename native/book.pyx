@@ -866,7 +866,7 @@ cdef class OrderBook:
         # locals, not fields: the int8 stores into levels would make the compiler reload them
         cdef int mpd = f.mpd, msd = f.msd, mpi = f.mpi, msi = f.msi, ok = 1
         cdef Py_ssize_t pn = self._pn, k
-        cdef bint bulk = not rpi and bf_levels_available()
+        cdef bint bulk = bf_levels_available()
         cdef LvMax mx
         cdef int closed
         s.p += 1
@@ -883,7 +883,7 @@ cdef class OrderBook:
                 mx.msd = msd
                 mx.mpi = mpi
                 mx.msi = msi
-                k = bf_levels_avx2(s.p, e, self._pl + pn, self._pcap - pn, side, &mx, &s.p, &closed)
+                k = bf_levels_avx2(s.p, e, self._pl + pn, self._pcap - pn, side, rpi, &mx, &s.p, &closed)
                 mpd = mx.mpd
                 msd = mx.msd
                 mpi = mx.mpi

@@ -108,14 +108,15 @@ BF_TGT int bf_value(const unsigned char* p, unsigned a, unsigned L, uint64_t T, 
     return (L - 1u < 15u) & (_blsr_u64(dots) == 0);
 }
 
-/* Stage the plain levels of a non-RPI list from ``p`` (at a level's '['). Stops at the first
- * level it does not accept, when fewer than 96 bytes remain, or after ``room`` levels.
- * Returns the number staged; ``*endp`` is where reading continues: past the list's closing ']'
- * (``*closed`` = 1), or at the next level's '['. */
-__attribute__((target("avx2,bmi,bmi2,popcnt,lzcnt,pclmul")))
-BF_MAYBE_UNUSED static ptrdiff_t bf_levels_avx2(const unsigned char* p, const unsigned char* e, bf_plevel* out,
-                                 ptrdiff_t room, uint8_t side, bf_lvmax* mx,
-                                 const unsigned char** endp, int* closed) {
+/* Stage the plain levels of a list from ``p`` (at a level's '['): ``nv`` = 2 values a level
+ * (price, size) or 3 (RPI books: price, size, RPI size). Stops at the first level it does not
+ * accept, when fewer than 96 bytes remain, or after ``room`` levels. Returns the number staged;
+ * ``*endp`` is where reading continues: past the list's closing ']' (``*closed`` = 1), or at the
+ * next level's '['. */
+__attribute__((target("avx2,bmi,bmi2,popcnt,lzcnt,pclmul"), always_inline))
+static inline ptrdiff_t bf_levels_impl(const unsigned char* p, const unsigned char* e, bf_plevel* out,
+                                       ptrdiff_t room, uint8_t side, bf_lvmax* mx,
+                                       const unsigned char** endp, int* closed, const int nv) {
     ptrdiff_t n = 0;
     int mpd = mx->mpd, msd = mx->msd, mpi = mx->mpi, msi = mx->msi;
     /* little-endian words of the delimiters: '["', '","', '"],[' and '"]]' */
@@ -145,31 +146,44 @@ BF_MAYBE_UNUSED static ptrdiff_t bf_levels_avx2(const unsigned char* p, const un
         unsigned s = 0;
         uint64_t q = Q;
         for (;;) {
-            unsigned q0, q1, q2, q3;
+            unsigned q0, q1, q2, q3, q4 = 0, q5 = 0, ql;
             int ok;
-            int8_t pi, si;
+            int8_t pi, si, s2i = 0;
             uint32_t tail;
             bf_plevel* pl;
             q0 = (unsigned)_tzcnt_u64(q); q = _blsr_u64(q);
             q1 = (unsigned)_tzcnt_u64(q); q = _blsr_u64(q);
             q2 = (unsigned)_tzcnt_u64(q); q = _blsr_u64(q);
             q3 = (unsigned)_tzcnt_u64(q); q = _blsr_u64(q);
-            if (q3 > 60) break;                      /* level not inside this block: reload */
-            tail = bf_load32(p + q3);
+            if (nv == 3) {
+                q4 = (unsigned)_tzcnt_u64(q); q = _blsr_u64(q);
+                q5 = (unsigned)_tzcnt_u64(q); q = _blsr_u64(q);
+            }
+            ql = nv == 3 ? q5 : q3;                  /* the level's last quote */
+            if (ql > 60) break;                      /* level not inside this block: reload */
+            tail = bf_load32(p + ql);
             ok = ((bf_load32(p + s) & 0xFFFFu) == W_OPEN) & ((bf_load32(p + q1) & 0xFFFFFFu) == W_MID)
-                 & ((tail == W_NEXT) | ((tail & 0xFFFFFFu) == W_END)) & (q3 < badpos);
+                 & ((tail == W_NEXT) | ((tail & 0xFFFFFFu) == W_END)) & (ql < badpos);
+            if (nv == 3) ok &= (bf_load32(p + q3) & 0xFFFFFFu) == W_MID;
             pl = out + n;
             ok &= bf_value(p, q0 + 1, q1 - q0 - 1, T, NZ, Z, &pl->p, &pl->pd, &pl->pw, &pi);
             ok &= bf_value(p, q2 + 1, q3 - q2 - 1, T, NZ, Z, &pl->s, &pl->sd, &pl->sw, &si);
+            if (nv == 3)
+                ok &= bf_value(p, q4 + 1, q5 - q4 - 1, T, NZ, Z, &pl->s2, &pl->s2d, &pl->s2w, &s2i);
             if (!ok) { *endp = p + s; goto done; }
-            pl->s2 = 0; pl->s2d = 0; pl->s2w = 0; pl->side = side;
+            if (nv != 3) { pl->s2 = 0; pl->s2d = 0; pl->s2w = 0; }
+            pl->side = side;
             mpd = pl->pd > mpd ? pl->pd : mpd;
             msd = pl->sd > msd ? pl->sd : msd;
             mpi = pi > mpi ? pi : mpi;
             msi = si > msi ? si : msi;
+            if (nv == 3) {
+                msd = pl->s2d > msd ? pl->s2d : msd;
+                msi = s2i > msi ? s2i : msi;
+            }
             n++;
-            if (tail != W_NEXT) { *endp = p + q3 + 3; *closed = 1; goto done; }
-            s = q3 + 3;
+            if (tail != W_NEXT) { *endp = p + ql + 3; *closed = 1; goto done; }
+            s = ql + 3;
             if (n == room) break;
         }
         if (s == 0) break;                           /* a level longer than a block */
@@ -181,13 +195,21 @@ done:
     return n;
 }
 
+__attribute__((target("avx2,bmi,bmi2,popcnt,lzcnt,pclmul")))
+BF_MAYBE_UNUSED static ptrdiff_t bf_levels_avx2(const unsigned char* p, const unsigned char* e, bf_plevel* out,
+                                 ptrdiff_t room, uint8_t side, int rpi, bf_lvmax* mx,
+                                 const unsigned char** endp, int* closed) {
+    return rpi ? bf_levels_impl(p, e, out, room, side, mx, endp, closed, 3)
+               : bf_levels_impl(p, e, out, room, side, mx, endp, closed, 2);
+}
+
 #else
 BF_MAYBE_UNUSED static int bf_levels_available(void) { return 0; }
 BF_MAYBE_UNUSED static int bf_levels_set(int on) { (void)on; return 0; }
 BF_MAYBE_UNUSED static ptrdiff_t bf_levels_avx2(const unsigned char* p, const unsigned char* e, bf_plevel* out,
-                                 ptrdiff_t room, uint8_t side, bf_lvmax* mx,
+                                 ptrdiff_t room, uint8_t side, int rpi, bf_lvmax* mx,
                                  const unsigned char** endp, int* closed) {
-    (void)e; (void)out; (void)room; (void)side; (void)mx;
+    (void)e; (void)out; (void)room; (void)side; (void)rpi; (void)mx;
     *endp = p; *closed = 0;
     return 0;
 }

@@ -91,6 +91,52 @@ def test_long_lists_with_hostile_values_match_reference(parser):
         Pair().apply(raw)
 
 
+def test_long_rpi_lists_with_hostile_values_match_reference(parser):
+    # RPI levels carry three values; the block parser reads them too
+    rng = random.Random(6)
+    strs = decimal_strings(rng, 300)
+    for _ in range(400):
+        n = rng.randint(4, 25)
+        bids = [[f"{43000 - i}.{rng.randint(0, 99):02d}", str(rng.randint(0, 999)), str(rng.randint(1, 99))]
+                for i in range(n)]
+        if rng.random() < 0.8:
+            k = rng.randrange(n)
+            bids[k][rng.randrange(3)] = rng.choice(strs)
+        if rng.random() < 0.2:
+            bids[rng.randrange(n)].pop()  # a level with two values in an RPI book
+        raw = orjson.dumps({"topic": "orderbook.rpi.BTCUSDT", "type": "snapshot", "ts": 1,
+                            "data": {"s": "BTCUSDT", "u": 1, "seq": 1, "b": bids, "a": [["99999", "1", "0"]]}})
+        Pair(depth="rpi").apply(raw)
+
+
+@pytest.mark.parametrize("rpi", [False, True])
+def test_structural_byte_edits_in_long_lists_match_reference(parser, rpi):
+    # one byte replaced, inserted or deleted anywhere in a long level list (brackets, commas,
+    # quotes, colons, spaces, digits): the block parser must stop exactly where the reference fails
+    rng = random.Random(7 + rpi)
+    depth = "rpi" if rpi else 200
+    topic = b"orderbook.rpi.BTCUSDT" if rpi else TOPIC.encode()
+    for _ in range(1500):
+        n = rng.randint(6, 20)
+        bids = [[f"{43000 - i}.{rng.randint(0, 99):02d}", str(rng.randint(1, 999))] + (["1"] if rpi else [])
+                for i in range(n)]
+        raw = frame(bids, [["99999", "1"] + (["0"] if rpi else [])], typ="snapshot", u=1).replace(TOPIC.encode(), topic)
+        lo, hi = raw.index(b'"b":[') + 5, raw.index(b'],"a"')
+        i = rng.randrange(lo, hi)
+        c = rng.choice(b'[]",:. 0123456789\\x')
+        op = rng.randrange(3)
+        raw = raw[:i] + bytes([c]) + raw[i + 1:] if op == 0 else raw[:i] + bytes([c]) + raw[i:] if op == 1 else raw[:i] + raw[i + 1:]
+        Pair(depth=depth).apply(raw)
+
+
+def test_rpi_stream_identical_with_both_parsers(parser):
+    s = Stream(random.Random(4), levels=200, topic="orderbook.rpi.BTCUSDT", rpi=True, window=True)
+    p = Pair(depth="rpi")
+    p.apply(s.snapshot())
+    for _ in range(300):
+        p.apply(s.delta(rng_changes(s.rng)))
+
+
 @pytest.mark.parametrize("cut", range(0, 140, 7))
 def test_truncated_long_lists_are_frame_errors(parser, cut):
     rng = random.Random(cut)
