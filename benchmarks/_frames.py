@@ -17,13 +17,15 @@ from fuzz_book import Stream  # noqa: E402
 TOPIC = "orderbook.200.BTCUSDT"
 
 
-def make_stream(n: int, changes: int = 10, seed: int = 42, window: bool = False) -> tuple[bytes, list[bytes]]:
+def make_stream(n: int, changes: int = 10, seed: int = 42, window: bool = False,
+                rpi: bool = False) -> tuple[bytes, list[bytes]]:
     """A snapshot of ``TOPIC`` and ``n`` deltas of about ``changes`` levels each.
 
     Without ``window`` the random deletes outpace the inserts near the top and the book decays
     from 200 to ~10 levels per side within ~200 deltas; with it every delta also trims/refills
     the far end (as Bybit's depth window does), so the book stays at 200 levels per side and
-    each delta carries ~2-3 more levels."""
-    st = Stream(random.Random(seed), levels=200, topic=TOPIC, absent=False, mixed_format=False, window=window)
+    each delta carries ~2-3 more levels. ``rpi``: an ``orderbook.rpi`` stream (three values a level)."""
+    st = Stream(random.Random(seed), levels=200, topic="orderbook.rpi.BTCUSDT" if rpi else TOPIC, rpi=rpi,
+                absent=False, mixed_format=False, window=window)
     snap = st.snapshot()
     return snap, [st.delta(changes) for _ in range(n)]

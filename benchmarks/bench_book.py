@@ -232,6 +232,28 @@ def test_wlevel_native_41(benchmark):
     assert book.valid and book.num_bids == 200 and book.num_asks == 200
 
 
+# The same on an RPI book (orderbook.rpi: [price, size, rpi_size] levels), held at 200/side.
+_, R1 = make_stream(N, 1, window=True, rpi=True)
+RSNAP, R41 = make_stream(N, 41, window=True, rpi=True)
+
+
+def reset_rpi(book: OrderBook) -> None:
+    book.apply(RSNAP)
+
+
+@pytest.mark.benchmark(group="per level, RPI book held at 200/side (2000 deltas of 1 vs 41 changes; diff/40)")
+def test_rlevel_native_1(benchmark):
+    book = OrderBook("BTCUSDT", depth="rpi")
+    benchmark.pedantic(lambda: run_native(book, R1), setup=lambda: reset_rpi(book), rounds=30)
+
+
+@pytest.mark.benchmark(group="per level, RPI book held at 200/side (2000 deltas of 1 vs 41 changes; diff/40)")
+def test_rlevel_native_41(benchmark):
+    book = OrderBook("BTCUSDT", depth="rpi")
+    benchmark.pedantic(lambda: run_native(book, R41), setup=lambda: reset_rpi(book), rounds=30)
+    assert book.valid
+
+
 # ------------------------------------------------------------------ snapshot
 
 

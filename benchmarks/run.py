@@ -68,6 +68,9 @@ class GroupInfo(NamedTuple):
     # 41-level half of a per-level pair); ``timed=False`` groups report figures, not a time ratio.
     compare: str = ""
     timed: bool = True
+    # per-level pairs (``*_1`` / ``*_41`` benchmarks over this many frames a round): the cost of
+    # one level, (41-change - 1-change) / 40 / frames, is printed under the group's table
+    per_level_frames: int = 0
 
 
 # Keyed by the start of the pytest-benchmark group name (the longest matching key wins: some
@@ -93,6 +96,19 @@ GROUP_INFO: dict[str, GroupInfo] = {
         "per round, 2,000 deltas of 1 or of 41 changed levels; the cost of one level is the difference / 40.",
         PEER,
         compare="_41",
+        per_level_frames=2000,
+    ),
+    "per level, book held": GroupInfo(
+        "Order-book cost per level, book held at 200 levels per side",
+        "as above on the window stream (far end trimmed and refilled, 200 levels per side throughout).",
+        PEER,
+        per_level_frames=2000,
+    ),
+    "per level, RPI book": GroupInfo(
+        "Order-book cost per level, RPI book held at 200 levels per side",
+        "as above on an orderbook.rpi stream ([price, size, rpi_size] levels).",
+        PEER,
+        per_level_frames=2000,
     ),
     "snapshot 200+200": GroupInfo(
         "Order-book snapshot load",
@@ -439,6 +455,8 @@ def render_group(name: str, benches: list[dict[str, Any]]) -> list[str]:
         for bname, extra in extras:
             if any(k in extra for k in keys):
                 lines.append(f"| `{bname}` | " + " | ".join(fmt_extra(extra.get(k, "")) for k in keys) + " |")
+    if info is not None and info.per_level_frames:
+        lines += per_level_lines(benches, info.per_level_frames)
     descriptions = [(b["name"], doc) for b in ordered if (doc := describe(b))]
     if descriptions and len({doc for _, doc in descriptions}) == 1 and len(descriptions) == len(ordered):
         lines += ["", f"What was measured: {descriptions[0][1]}"]
@@ -447,6 +465,20 @@ def render_group(name: str, benches: list[dict[str, Any]]) -> list[str]:
         lines += [f"- `{bname}`: {doc}" for bname, doc in descriptions]
     lines.append("")
     return lines
+
+
+def per_level_lines(benches: list[dict[str, Any]], frames: int) -> list[str]:
+    """The cost of one level from each ``X_1`` / ``X_41`` pair of a per-level group."""
+    by_name = {b["name"]: b["stats"] for b in benches}
+    out = []
+    for name, st41 in by_name.items():
+        if not name.endswith("_41") or (st1 := by_name.get(name[:-3] + "_1")) is None:
+            continue
+        med = (st41["median"] - st1["median"]) / 40 / frames
+        low = (st41["min"] - st1["min"]) / 40 / frames
+        out.append(f"Per level (`{name[:-3]}_41` − `_1`, / 40 levels / {frames:,} frames): "
+                   f"{fmt_time(med)} from the medians, {fmt_time(low)} from the minima.")
+    return ["", *out] if out else []
 
 
 def describe(bench: dict[str, Any]) -> str:
