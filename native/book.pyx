@@ -534,12 +534,12 @@ cdef void lad_from_sorted(Side* sd) noexcept nogil:
     cdef uint16_t e
     if sd.n == 0 or not lad_fits(sd.n, sd.lv[0].key, sd.lv[sd.n - 1].key, &lcap, &slack):
         return
-    # every pool entry free again, then room for the side twice over
+    # every pool entry free again, then room for the side (lad_pool doubles what it allocates)
     sd.fsn = 0
     for i in range(sd.pcap - 1, -1, -1):
         sd.fs[sd.fsn] = <uint16_t>i
         sd.fsn += 1
-    if not lad_pool(sd, 2 * sd.n + 64) or not lad_grid(sd, lcap):
+    if not lad_pool(sd, sd.n + 64) or not lad_grid(sd, lcap):
         return
     sd.lo = sd.lv[0].key - slack
     for i in range(sd.n):

@@ -320,6 +320,15 @@ def test_pool_limit_sends_a_huge_side_back_to_sorted():
     assert p.nb.layout == ("sorted", "ladder") and p.nb.num_bids == 66_000
 
 
+def test_forty_thousand_level_side_is_a_ladder():
+    # up to 65,535 levels per side fit the pool; more go sorted (previous test)
+    p = Pair(depth="full")
+    bids = [[f"{(10_000_000 - i) / 100:.2f}", "1"] for i in range(40_000)]
+    raw = frame(bids, [["100000.01", "1"]], typ="snapshot", u=1).replace(TOPIC.encode(), b"orderbook.full.BTCUSDT")
+    p.apply(raw)
+    assert p.nb.layout == ("ladder", "ladder") and p.nb.num_bids == 40_000
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_random_walks_with_jumps_match_reference(seed):
     # a drifting book with occasional far inserts, bursts of deletes and rescales
