@@ -853,7 +853,8 @@ cdef class OrderBook:
     @cython.wraparound(False)
     cdef int _parse_levels(self, JScan* s, uint8_t side, Frame* f) except -1:
         """Stage the level array at ``s.p``. The common shape ``["<dec>","<dec>"]`` without
-        whitespace is read by ``js_dec_fast`` in one pass per value; anything else (whitespace,
+        whitespace is read a 64-byte block at a time by ``bf_levels_avx2`` (levels.h) where the
+        CPU has AVX2, else by ``js_dec_fast`` in one pass per value; anything else (whitespace,
         escapes, signs, the last bytes of the buffer, errors) re-reads that level generally.
         The frame's maximum decimals and integer digits are tracked here so that ``_prepare``
         needs no second pass over the levels."""
