@@ -1246,6 +1246,8 @@ cdef class OrderBook:
         cdef Level* lv
         cdef int64_t key, size, size2, absent = 0
         cdef int ps = self._ps, ss = self._ss
+        if cnt == 0:
+            return
         if sd.ladder:
             i = lad_apply(sd, self._pl, off, end, ps, ss, &absent)
         # sorted mode: binary search, then shift the shorter part
