@@ -350,3 +350,20 @@ def test_random_walks_with_jumps_match_reference(seed):
             d["data"]["b"].append([f"{far / 100:.2f}", "0.01"])
             raw = orjson.dumps(d)
         p.apply(raw)
+
+
+def test_negative_prices_spread_book_is_a_ladder():
+    # spread books quote negative prices (keys below zero on both sides)
+    rng = random.Random(3)
+
+    def lv(ticks: int, size: str | None = None) -> list[str]:
+        return [f"{ticks / 100:.2f}", size if size is not None else str(rng.randint(1, 999))]
+
+    p = Pair()
+    p.apply(frame([lv(-1000 - 3 * i) for i in range(50)], [lv(-990 + 3 * i) for i in range(50)], typ="snapshot", u=1))
+    assert p.nb.layout == ("ladder", "ladder") and p.nb.best_bid()[0] == -10.0
+    for u in range(2, 1500):
+        b = [lv(-1000 - rng.randint(0, 300), None if rng.random() < 0.6 else "0") for _ in range(rng.randint(0, 5))]
+        a = [lv(-990 + rng.randint(0, 300), None if rng.random() < 0.6 else "0") for _ in range(rng.randint(0, 5))]
+        p.apply(frame(b, a, u=u))
+    assert p.nb.layout == ("ladder", "ladder")
