@@ -17,6 +17,16 @@ def test_fuzz_native_matches_reference(seed):
     assert fuzz_book.run(4000, seed, log_every=0) >= 4000
 
 
+def test_fuzz_per_value_parser_matches_reference():
+    from bybitfast import _book
+
+    prev = _book._set_block_parser(False)
+    try:
+        assert fuzz_book.run(4000, 4, log_every=0) >= 4000
+    finally:
+        _book._set_block_parser(prev)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("BYBITFAST_SLOW"), reason="set BYBITFAST_SLOW=1")
 def test_fuzz_long():

@@ -5,7 +5,7 @@ truncation, splices, hostile values, duplicate/missing keys, escapes, deep nesti
 and requires, after every frame, the same outcome (return code or exception class) and the same
 observable state. The native book must never crash.
 
-    python tests/fuzz/fuzz_book.py --iterations 1000000 [--seed N]
+    python tests/fuzz/fuzz_book.py --iterations 1000000 [--seed N] [--per-value]
 """
 
 from __future__ import annotations
@@ -329,8 +329,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--iterations", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--per-value", action="store_true",
+                    help="switch the AVX2 block level parser off (fuzz the per-value parser)")
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(2**32)
+    if args.per_value:
+        from bybitfast import _book
+        _book._set_block_parser(False)
     print(f"seed {seed}")
     t = time.monotonic()
     n = run(args.iterations, seed)
