@@ -722,21 +722,16 @@ cdef SortItem* _sort = NULL
 cdef Py_ssize_t _sort_cap = 0
 
 
-cdef void set_sort(SortItem* p, Py_ssize_t cap) noexcept:
-    global _sort, _sort_cap
-    _sort = p
-    _sort_cap = cap
-
-
-cdef int scratch_reserve(Py_ssize_t n) except -1:
-    global _scratch, _scap
-    cdef Level* p
-    if n > _scap:
-        p = <Level*>realloc(_scratch, <size_t>(n + 64) * sizeof(Level))
-        if p == NULL:
-            raise MemoryError()
-        _scratch = p
-        _scap = n + 64
+cdef int grow_scratch(void** buf, Py_ssize_t* cap, Py_ssize_t need, size_t size) except -1:
+    """Make one of the shared scratch buffers above hold ``need`` items of ``size`` bytes."""
+    cdef void* p
+    if need <= cap[0]:
+        return 0
+    p = realloc(buf[0], <size_t>need * size)
+    if p == NULL:
+        raise MemoryError()
+    buf[0] = p
+    cap[0] = need
     return 0
 
 
@@ -840,13 +835,9 @@ cdef class OrderBook:
     # ------------------------------------------------------------------ parsing
 
     cdef int _grow(self) except -1:
-        global _stage, _stage_cap
-        cdef Py_ssize_t cap = self._pcap * 2 if self._pcap else 256
-        cdef PLevel* p = <PLevel*>realloc(self._pl, <size_t>cap * sizeof(PLevel))
-        if p == NULL:
-            raise MemoryError()
-        self._pl = _stage = p
-        self._pcap = _stage_cap = cap
+        grow_scratch(<void**>&_stage, &_stage_cap, self._pcap * 2 if self._pcap else 256, sizeof(PLevel))
+        self._pl = _stage
+        self._pcap = _stage_cap
         return 0
 
     @cython.boundscheck(False)
@@ -1076,7 +1067,6 @@ cdef class OrderBook:
         cdef int ss = 0 if fresh else self._ss
         cdef Py_ssize_t nb = f.b_n, na = f.a_n
         cdef int64_t lim, mx
-        cdef SortItem* tmp
         if f.mpd > ps:
             ps = f.mpd
         if f.msd > ss:
@@ -1107,13 +1097,9 @@ cdef class OrderBook:
         else:
             reserve(&self._bids, 2 * nb + 32)
             reserve(&self._asks, 2 * na + 32)
-            scratch_reserve(nb if nb > na else na)
-            if _sort_cap < nb or _sort_cap < na:
-                mx = nb if nb > na else na
-                tmp = <SortItem*>realloc(_sort, <size_t>mx * sizeof(SortItem))
-                if tmp == NULL:
-                    raise MemoryError()
-                set_sort(tmp, mx)
+            mx = nb if nb > na else na
+            grow_scratch(<void**>&_scratch, &_scap, mx + 64, sizeof(Level))
+            grow_scratch(<void**>&_sort, &_sort_cap, mx, sizeof(SortItem))
         nps[0] = ps
         nss[0] = ss
         return 0
