@@ -136,7 +136,6 @@ cdef class OrderBook:
     cdef void _rescale(self, int ps, int ss) noexcept
     cdef void _build_side(self, Side* sd, Py_ssize_t off, Py_ssize_t cnt) noexcept
     cdef void _place_side(self, Side* sd) noexcept
-    cdef void _apply_levels(self, Frame* f) noexcept
     cdef void _apply_side(self, Side* sd, Py_ssize_t off, Py_ssize_t cnt) noexcept
     cdef int _check_crossed(self) except -1
     cdef int _gap(self, str why) except -1

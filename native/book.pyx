@@ -1219,13 +1219,6 @@ cdef class OrderBook:
 
     @cython.boundscheck(False)
     @cython.wraparound(False)
-    cdef void _apply_levels(self, Frame* f) noexcept:
-        # the sides are independent (the crossed check comes after), so each is applied in turn
-        self._apply_side(&self._bids, f.b_off, f.b_n)
-        self._apply_side(&self._asks, f.a_off, f.a_n)
-
-    @cython.boundscheck(False)
-    @cython.wraparound(False)
     cdef void _apply_side(self, Side* sd, Py_ssize_t off, Py_ssize_t cnt) noexcept:
         cdef Py_ssize_t i = off, end = off + cnt, idx
         cdef PLevel* pl
@@ -1364,7 +1357,9 @@ cdef class OrderBook:
             self._gap(f"seq went backwards: {f.seq} after {self.seq} (u={f.u})")
         self._prepare(&f, False, &nps, &nss)
         self._rescale(nps, nss)
-        self._apply_levels(&f)
+        # the sides are independent (the crossed check comes after): each is applied in turn
+        self._apply_side(&self._bids, f.b_off, f.b_n)
+        self._apply_side(&self._asks, f.a_off, f.a_n)
         self.update_id = f.u
         if f.seq >= 0:
             self.seq = f.seq
